@@ -1,0 +1,5 @@
+"""The `analysis` blueprint."""
+
+from flask import Blueprint
+
+bp = Blueprint("analysis", __name__)

@@ -1,0 +1,5 @@
+"""The `survey` blueprint."""
+
+from flask import Blueprint
+
+bp = Blueprint("survey", __name__)
