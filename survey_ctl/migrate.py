@@ -30,7 +30,7 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -278,10 +278,8 @@ def _sql_error(exc: Exception) -> str:
 
 
 def _rollback(conn) -> None:
-    try:
+    with suppress(Exception):  # the original error is what matters
         conn.rollback()
-    except Exception:  # noqa: BLE001, S110 - the original error is what matters
-        pass
 
 
 def _cursor(conn):
@@ -339,11 +337,8 @@ def _migration_lock(conn, timeout: int) -> Iterator[None]:
     try:
         yield
     finally:
-        try:
-            with _cursor(conn) as cur:
-                cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
-        except Exception:  # noqa: BLE001, S110 - a lost connection releases it anyway
-            pass
+        with suppress(Exception), _cursor(conn) as cur:  # a lost connection releases it too
+            cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
 
 
 def lock_name(database: str) -> str:

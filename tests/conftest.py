@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,19 @@ from tests.services import MariaDBServer, RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = REPO_ROOT / "app" / "migrations"
+# Set by the README's test command (and so by CI): a test that skips is a failure there,
+# because a missing service or tool must not pass silently as "skipped".
+NO_SKIP = os.environ.get("SURVEYCTL_TEST_NO_SKIP") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Under SURVEYCTL_TEST_NO_SKIP=1, report every skip as a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if NO_SKIP and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which the full test command does not allow: {report.longrepr}"
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +41,26 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request, monkeypatch):
+    """App tests hash with cheap argon2id parameters (the real ones cost ~0.15 s a hash).
+
+    A test that requests the `real_hasher` fixture keeps the production parameters.
+    """
+    if "tests/app/" not in request.node.path.as_posix() or "real_hasher" in request.fixturenames:
+        return
+    from argon2 import PasswordHasher
+    from survey_app.auth import passwords
+
+    monkeypatch.setattr(passwords, "hasher",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def real_hasher():
+    """Marker fixture: keep the production argon2 parameters in this test."""
 
 
 @pytest.fixture
@@ -79,6 +113,28 @@ def app(app_settings):
     from survey_app import create_app
 
     return create_app(app_settings, TESTING=True)
+
+
+@pytest.fixture
+def make_app(mariadb, database, redis_server, redis_db):
+    """Build more apps on this test's database and Redis: `make_app(served_by="b", ...)`.
+
+    Keyword arguments that are Settings fields override them; the others are Flask config.
+    """
+    from dataclasses import fields
+
+    from survey_app import create_app
+
+    names = {f.name for f in fields(make_settings(mariadb, database, redis_server))}
+
+    def build(**overrides):
+        settings = {k: v for k, v in overrides.items() if k in names}
+        config = {k: v for k, v in overrides.items() if k not in names}
+        config.setdefault("TESTING", True)
+        return create_app(make_settings(mariadb, database, redis_server, redis_db, **settings),
+                          **config)
+
+    return build
 
 
 @pytest.fixture

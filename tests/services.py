@@ -39,7 +39,7 @@ def _wait(check, what: str, timeout: float = 30.0) -> None:
         try:
             check()
             return
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+        except Exception as exc:
             last = exc
             time.sleep(0.1)
     raise RuntimeError(f"{what} did not start within {timeout:.0f}s: {last}")
@@ -84,7 +84,8 @@ class MariaDBServer:
               "mariadbd")
         if first_start:
             with self.root_connection() as conn, conn.cursor() as cur:
-                cur.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (self.user, self.password))
+                cur.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s",
+                            (self.user, self.password))
                 cur.execute("GRANT ALL ON *.* TO %s@'127.0.0.1' WITH GRANT OPTION", (self.user,))
         return self
 
@@ -113,7 +114,8 @@ class MariaDBServer:
         """A new empty database with a unique name."""
         name = f"{prefix}_{secrets.token_hex(6)}"
         with self.root_connection() as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            cur.execute(f"CREATE DATABASE `{name}` "
+                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         return name
 
     def drop_database(self, name: str) -> None:

@@ -8,21 +8,30 @@ from survey_app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, **flask_config: object) -> Flask:
-    """Application factory: settings from the environment unless given."""
+    """Application factory: settings from the environment unless given.
+
+    `flask_config` is applied last, so tests can override any Flask setting.
+    """
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024)
-    app.config.update(flask_config)
     app.extensions["survey_settings"] = settings
 
-    from survey_app import extensions, web
+    from survey_app import extensions, i18n, web
     from survey_app.analysis import bp as analysis_bp
     from survey_app.auth import bp as auth_bp
+    from survey_app.auth.commands import COMMANDS
     from survey_app.health import bp as health_bp
     from survey_app.survey import bp as survey_bp
 
     extensions.init_app(app, settings)
+    app.config.update(flask_config)
+    i18n.init_app(app)
     web.init_app(app, settings)
     for blueprint in (health_bp, auth_bp, survey_bp, analysis_bp):
         app.register_blueprint(blueprint)
+    for command in COMMANDS:
+        app.cli.add_command(command)
+    web.add_fallback_home(app)
     return app
+

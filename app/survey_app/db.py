@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import pymysql
 import pymysql.cursors
@@ -33,7 +33,7 @@ def connect(settings: Settings) -> pymysql.connections.Connection:
             cursorclass=pymysql.cursors.DictCursor,
         )
     except pymysql.err.OperationalError as exc:
-        raise DatabaseUnavailable(str(exc.args[0] if exc.args else exc)) from None
+        raise DatabaseUnavailable(" ".join(map(str, exc.args)) or str(exc)) from None
 
 
 def get_db() -> pymysql.connections.Connection:
@@ -75,17 +75,13 @@ def query(sql: str, args: tuple | dict | None = None) -> list[dict]:
 
 
 def _rollback_quietly(conn: pymysql.connections.Connection) -> None:
-    try:
+    with suppress(pymysql.err.Error):
         conn.rollback()
-    except pymysql.err.Error:
-        pass
 
 
 def close_db(_exc: BaseException | None = None) -> None:
     """Teardown: close the request's connection."""
     conn = g.pop("db", None)
     if conn is not None:
-        try:
+        with suppress(pymysql.err.Error):
             conn.close()
-        except pymysql.err.Error:
-            pass

@@ -16,6 +16,10 @@ from pathlib import Path
 DEFAULT_CENSUS_FILE = Path(__file__).parent / "data" / "census_example.csv"
 
 
+RATE_LIMIT_FIELDS = ("limit_login_ip", "limit_login_account", "limit_signup_ip",
+                     "limit_signup_account", "limit_password_ip", "limit_password_account")
+
+
 class SettingsError(RuntimeError):
     """A required setting is missing or malformed."""
 
@@ -63,6 +67,14 @@ class Settings:
     served_by: str = field(default_factory=socket.gethostname)
     census_file: Path = DEFAULT_CENSUS_FILE
     default_locale: str = "pt_BR"
+    survey_closes_at: str | None = None  # ISO 8601; parsed by survey_app.survey.closing_time
+    # Rate limits ("N/period", Flask-Limiter syntax), per client IP and per account.
+    limit_login_ip: str = "10/minute"
+    limit_login_account: str = "5/minute"
+    limit_signup_ip: str = "20/hour"
+    limit_signup_account: str = "5/hour"
+    limit_password_ip: str = "10/minute"  # noqa: S105 - a rate limit
+    limit_password_account: str = "5/minute"  # noqa: S105
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,4 +105,7 @@ class Settings:
             served_by=env_value("SURVEY_SERVED_BY", env) or socket.gethostname(),
             census_file=Path(env_value("SURVEY_CENSUS_FILE", env) or DEFAULT_CENSUS_FILE),
             default_locale=env_value("SURVEY_DEFAULT_LOCALE", env, "pt_BR") or "pt_BR",
+            survey_closes_at=env_value("SURVEY_CLOSES_AT", env) or None,
+            **{name: env_value(f"SURVEY_{name.upper()}", env) or getattr(cls, name)
+               for name in RATE_LIMIT_FIELDS},
         )

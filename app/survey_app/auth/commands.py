@@ -1,0 +1,84 @@
+"""Operator commands: `flask create-analyst EMAIL`, `flask promote EMAIL`, `flask demote EMAIL`.
+
+There is no default account: the first analyst is created with a password the operator
+types (twice, hidden) or pipes in with `--password-stdin`; never on the command line.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import pymysql
+from flask.cli import with_appcontext
+from flask_babel import force_locale
+
+from survey_app import db
+from survey_app.auth.passwords import hash_password, password_problem
+from survey_app.auth.users import normalise_email
+
+
+def _read_password(from_stdin: bool, email: str) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with force_locale("en"):  # operators read English
+        problem = password_problem(password, email)
+        if problem:
+            raise click.ClickException(str(problem))
+    return password
+
+
+@click.command("create-analyst")
+@with_appcontext
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input.")
+def create_analyst(email: str, password_stdin: bool) -> None:
+    """Create an analyst account (the password is prompted for, never an argument)."""
+    email = normalise_email(email)
+    password = _read_password(password_stdin, email)
+    try:
+        with db.transaction() as cur:
+            cur.execute("INSERT INTO users (email, password_hash, role) "
+                        "VALUES (%s, %s, 'analyst')", (email, hash_password(password)))
+    except pymysql.err.IntegrityError:
+        raise click.ClickException(
+            f"an account for {email} already exists; use `flask promote {email}`") from None
+    except db.DatabaseUnavailable as exc:
+        raise click.ClickException(f"database unavailable: {exc}") from None
+    click.echo(f"analyst {email} created")
+
+
+def _set_role(email: str, role: str) -> None:
+    email = normalise_email(email)
+    try:
+        with db.transaction() as cur:
+            found = cur.execute("SELECT id FROM users WHERE email = %s", (email,))
+            if found:
+                cur.execute("UPDATE users SET role = %s WHERE email = %s", (role, email))
+    except db.DatabaseUnavailable as exc:
+        raise click.ClickException(f"database unavailable: {exc}") from None
+    if not found:
+        raise click.ClickException(f"no account for {email}")
+    click.echo(f"{email} is now {role}")
+
+
+@click.command("promote")
+@with_appcontext
+@click.argument("email")
+def promote(email: str) -> None:
+    """Give an existing account the analyst role."""
+    _set_role(email, "analyst")
+
+
+@click.command("demote")
+@with_appcontext
+@click.argument("email")
+def demote(email: str) -> None:
+    """Make an analyst a respondent again."""
+    _set_role(email, "respondent")
+
+
+COMMANDS = (create_analyst, promote, demote)

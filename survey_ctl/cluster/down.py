@@ -1,0 +1,57 @@
+"""`surveyctl down`: remove what `up` made on every host (volumes only with --volumes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from survey_ctl.cluster import firewall
+from survey_ctl.cluster.facts import cluster_resources
+from survey_ctl.cluster.up import Cluster, HostReport, _reports, _say
+from survey_ctl.remote.docker import list_containers, state_dir
+
+if TYPE_CHECKING:
+    from survey_ctl.remote.ssh import HostConnection
+
+
+def down_host(conn: HostConnection, cluster: Cluster, volumes: bool) -> list[str]:
+    """Remove the cluster's containers, networks, firewall chain, state files (and volumes)."""
+    topo, say = cluster.topo, _say(conn.name)
+    done: list[str] = []
+    containers = list_containers(conn, topo.cluster)
+    if containers:
+        names = sorted(c.name for c in containers)
+        say(f"remove {', '.join(names)}")
+        conn.docker(["rm", "--force", "--volumes", *names], timeout=180)
+        done += [f"removed container {name}" for name in names]
+    networks, labelled_volumes = cluster_resources(conn, topo.cluster)
+    for name in sorted(networks):
+        conn.docker(["network", "rm", name])
+        done.append(f"removed network {name}")
+        say(done[-1])
+    images = list(dict.fromkeys(spec.image for spec in cluster.desired.get(conn.name, [])))
+    present = [i for i in images if conn.run(["docker", "image", "inspect", i]).ok]
+    if present or conn.host.ssh.user == "root":
+        firewall.run_as_root(conn, firewall.remove_script(topo), present)
+        done.append(f"removed firewall chain {firewall.firewall_chain(topo)}")
+        say(done[-1])
+    state = state_dir(conn.home(), topo.cluster)
+    if conn.run(["test", "-e", state]).ok:
+        conn.check(["rm", "-rf", "--", state])
+        done.append(f"removed {state}")
+        say(done[-1])
+    if volumes:
+        for name in sorted(labelled_volumes):
+            conn.docker(["volume", "rm", name])
+            done.append(f"removed volume {name}")
+            say(done[-1])
+    return done
+
+
+def down_cluster(cluster: Cluster, volumes: bool) -> dict[str, HostReport]:
+    """`down_host` on every host in parallel; one report per host."""
+    from survey_ctl.cluster.executor import HostPlan
+
+    with cluster.pool() as pool:
+        outcomes = pool.each(lambda conn: HostPlan(conn.name, prep=down_host(conn, cluster,
+                                                                             volumes)))
+    return _reports(outcomes)

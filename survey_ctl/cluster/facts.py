@@ -1,0 +1,69 @@
+"""What one host holds for the cluster, read in a few round trips over its connection."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from survey_ctl.cluster import firewall
+from survey_ctl.cluster.images import ImageFact, remote_images
+from survey_ctl.remote.docker import config_hashes, list_containers, state_dir
+from survey_ctl.specs.container import LABEL_CLUSTER
+
+if TYPE_CHECKING:
+    from survey_ctl.config import Topology
+    from survey_ctl.plan import Observed
+    from survey_ctl.remote.ssh import HostConnection
+    from survey_ctl.specs.container import ContainerSpec
+
+_RESOURCES_SCRIPT = (
+    'docker network ls --quiet --filter "label=$1=$2" --format "network {{.Name}}" && '
+    'docker volume ls --quiet --filter "label=$1=$2" --format "volume {{.Name}}"'
+)
+
+
+@dataclass
+class HostFacts:
+    """A host's containers, images, networks, volumes and firewall state for one cluster."""
+
+    host: str
+    state: str
+    containers: list[Observed]
+    images: dict[str, ImageFact | None]
+    networks: set[str] = field(default_factory=set)
+    volumes: set[str] = field(default_factory=set)
+    firewall: str = firewall.STALE  # current | stale
+
+    def image_ids(self) -> dict[str, str]:
+        """Image name → ID on the host, for `plan`."""
+        return {name: fact.id for name, fact in self.images.items() if fact is not None}
+
+
+def cluster_resources(conn: HostConnection, cluster: str) -> tuple[set[str], set[str]]:
+    """(networks, volumes) labelled with `cluster` on the host (one round trip)."""
+    result = conn.run(["sh", "-c", _RESOURCES_SCRIPT, "sh", LABEL_CLUSTER, cluster])
+    conn.checked_docker(result, "docker network/volume ls")
+    found: dict[str, set[str]] = {"network": set(), "volume": set()}
+    for line in result.text.splitlines():
+        kind, _, name = line.partition(" ")
+        if kind in found and name:
+            found[kind].add(name)
+    return found["network"], found["volume"]
+
+
+def observe(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
+            check_firewall: bool = True) -> HostFacts:
+    """Read the host: containers (with live config hashes), images, resources, firewall."""
+    state = state_dir(conn.home(), topo.cluster)
+    images = remote_images(conn, list(dict.fromkeys(spec.image for spec in specs)))
+    live = config_hashes(conn, specs, state)
+    containers = [dataclasses.replace(seen, config_hashes=live.get(seen.name, {}))
+                  for seen in list_containers(conn, topo.cluster)]
+    networks, volumes = cluster_resources(conn, topo.cluster)
+    facts = HostFacts(conn.name, state, containers, images, networks, volumes)
+    present = [name for name, fact in images.items() if fact is not None]
+    if check_firewall and (present or conn.host.ssh.user == "root"):
+        facts.firewall = firewall.run_as_root(
+            conn, firewall.apply_script(topo, conn.host), present, "check")
+    return facts

@@ -1,0 +1,184 @@
+"""`surveyctl plan` and `surveyctl up`: load, build, then per host in parallel: images,
+facts, plan, apply; then the end-to-end checks and one report line per host."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+
+from survey_ctl import console
+from survey_ctl.cluster.executor import HostPlan, HostRun, plan_host
+from survey_ctl.cluster.facts import HostFacts, observe
+from survey_ctl.cluster.images import ShipProgress, ensure_images, local_image, transfer_for
+from survey_ctl.cluster.verify import Check, verify
+from survey_ctl.errors import OperationError
+
+if TYPE_CHECKING:
+    from survey_ctl.config import Topology
+    from survey_ctl.remote.ssh import HostConnection, HostPool
+    from survey_ctl.specs.container import ContainerSpec
+
+
+@dataclass
+class HostReport:
+    """How one host ended: its plan (changes), checks and the error that stopped it."""
+
+    host: str
+    plan: HostPlan | None = None
+    error: str | None = None
+    hint: str | None = None
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No error and every check passed."""
+        return self.error is None and all(check.ok for check in self.checks)
+
+
+@dataclass
+class Cluster:
+    """A loaded topology and what should run on each host."""
+
+    topo: Topology
+    desired: dict[str, list[ContainerSpec]]
+
+    @classmethod
+    def load(cls, config: Path) -> Cluster:
+        """Load and validate the topology (exit 2 on any problem; no host touched)."""
+        from survey_ctl.config import load_topology
+        from survey_ctl.specs import cluster_specs, read_vpn_profile
+
+        topo = load_topology(config)
+        profile = read_vpn_profile(topo) if topo.vpn_host is not None else None
+        return cls(topo, cluster_specs(topo, profile))
+
+    def built(self, build: bool, verbose: bool) -> dict[str, str]:
+        """Image name → ID of the images built here (built now if `build`)."""
+        from survey_ctl.cluster.images import build_app_image
+
+        topo = self.topo
+        if topo.app.build is None:
+            return {}
+        if build:
+            return {topo.app.image: build_app_image(topo, verbose)}
+        fact = local_image(topo.app.image)
+        return {topo.app.image: fact.id if fact else ""}
+
+    def pool(self) -> HostPool:
+        """One SSH connection per host, opened on first use."""
+        from survey_ctl.remote.ssh import HostPool
+
+        return HostPool(self.topo.hosts)
+
+
+def _say(host: str):
+    return lambda message: console.info(f"{host}: {message}")
+
+
+def plan_cluster(cluster: Cluster) -> dict[str, HostReport]:
+    """Each host's plan, read-only (images are not built, moved or pulled)."""
+    built = cluster.built(build=False, verbose=False)
+
+    def one(conn: HostConnection) -> HostPlan:
+        specs = cluster.desired[conn.name]
+        facts = observe(conn, cluster.topo, specs)
+        moves = transfer_for(facts.images, built)
+        ids = {**facts.image_ids(), **{n: built[n] for n in moves.ship if built.get(n)}}
+        return plan_host(cluster.topo, specs, facts, moves.describe(), ids)
+
+    with cluster.pool() as pool:
+        return _reports(pool.each(one))
+
+
+def up_cluster(cluster: Cluster, verbose: bool = False) -> tuple[dict[str, HostReport], float]:
+    """Converge every host (in parallel), then verify; the reports and converge seconds."""
+    topo = cluster.topo
+    built = cluster.built(build=True, verbose=verbose)
+    started = time.monotonic()
+
+    with cluster.pool() as pool, ShipProgress() as progress:
+        def one(conn: HostConnection) -> HostPlan:
+            specs = cluster.desired[conn.name]
+            facts = observe(conn, topo, specs, check_firewall=False)
+            facts.images, moved = ensure_images(conn, facts.images, built, progress)
+            facts = _with_firewall(conn, topo, facts)
+            host_plan = plan_host(topo, specs, facts, moved)
+            HostRun(conn, topo, facts, _say(conn.name)).apply(host_plan, specs)
+            return host_plan
+
+        reports = _reports(pool.each(one))
+        converged = [name for name, report in reports.items() if report.error is None]
+        console.info(f"checking {', '.join(converged) or 'no host'}")
+        for check in verify(pool, topo, cluster.desired, converged):
+            reports[check.host].checks.append(check)
+    return reports, time.monotonic() - started
+
+
+def _with_firewall(conn: HostConnection, topo: Topology, facts: HostFacts) -> HostFacts:
+    from survey_ctl.cluster import firewall
+
+    present = [name for name, fact in facts.images.items() if fact is not None]
+    facts.firewall = firewall.run_as_root(conn, firewall.apply_script(topo, conn.host),
+                                          present, "check")
+    return facts
+
+
+def _reports(outcomes) -> dict[str, HostReport]:
+    reports = {}
+    for name, outcome in outcomes.items():
+        if outcome.error is not None:
+            reports[name] = HostReport(name, error=outcome.error.message, hint=outcome.error.hint)
+        else:
+            reports[name] = HostReport(name, plan=outcome.value)
+    return reports
+
+
+# ---------------------------------------------------------------- output
+
+
+def print_plan(reports: dict[str, HostReport]) -> int:
+    """Each host's steps on stdout; the number of changes."""
+    total = 0
+    for name, report in reports.items():
+        if report.plan is None:
+            console.out.print(f"[bold]{escape(name)}[/bold]: [red]cannot plan[/red]: "
+                              f"{escape(report.error or '')}")
+            continue
+        total += report.plan.changes
+        console.out.print(f"[bold]{escape(name)}[/bold]: {report.plan.changes} change(s)")
+        for line in report.plan.lines():
+            style = "dim" if line.startswith("=") else ""
+            console.out.print(f"  [{style}]{escape(line)}[/{style}]" if style else
+                              f"  {escape(line)}")
+    return total
+
+
+def print_report(reports: dict[str, HostReport], what: str) -> None:
+    """One line per host on stdout (converged or failed, and why), checks under it."""
+    for name, report in reports.items():
+        changes = report.plan.changes if report.plan else 0
+        if report.ok:
+            console.out.print(f"[green]✓[/green] {escape(name)}: {what} ({changes} change(s))")
+        else:
+            reason = report.error or "; ".join(f"{c.what}: {c.detail}"
+                                               for c in report.checks if not c.ok)
+            console.out.print(f"[red]✗[/red] {escape(name)}: failed: {escape(reason)}")
+            if report.hint:
+                console.out.print(f"    [dim]hint:[/dim] {escape(report.hint)}")
+        for check in report.checks:
+            mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
+            console.out.print(f"    {mark} {escape(check.what)}: {escape(check.detail)}")
+
+
+def finish(reports: dict[str, HostReport], what: str) -> None:
+    """Raise `OperationError` (exit 1) naming the failed hosts, if any."""
+    failed = [name for name, report in reports.items() if not report.ok]
+    if failed:
+        raise OperationError(f"{what} failed on {', '.join(failed)} "
+                             f"({len(reports) - len(failed)} of {len(reports)} host(s) ok)",
+                             hint="see each host's line above; fix it and run again (the "
+                             "others are already done)")

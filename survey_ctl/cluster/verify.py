@@ -1,0 +1,175 @@
+"""After converging: the VPN tunnel, container health, Nginx, and app → MariaDB, per host.
+
+Each check gives `Check` values (host, what, ok, detail); a failed one fails its host.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from survey_ctl.errors import SurveyctlError
+from survey_ctl.remote.docker import list_containers
+from survey_ctl.specs.cluster import container_name
+
+if TYPE_CHECKING:
+    from survey_ctl.config import Topology
+    from survey_ctl.remote.ssh import HostConnection, HostPool
+    from survey_ctl.specs.container import ContainerSpec
+
+VPN_TIMEOUT = 60.0
+POLL = 1.0
+
+# Runs inside an app container: GET /readyz (MariaDB and Redis answer), print its JSON.
+READY_SCRIPT = (
+    "import sys, urllib.error, urllib.request\n"
+    "try:\n"
+    "    r = urllib.request.urlopen('http://127.0.0.1:%d/readyz', timeout=10)\n"
+    "    print(r.status, r.read().decode())\n"
+    "except urllib.error.HTTPError as e:\n"
+    "    print(e.code, e.read().decode()); sys.exit(1)\n"
+    "except OSError as e:\n"
+    "    print(0, e); sys.exit(1)\n"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verified fact about one host."""
+
+    host: str
+    what: str
+    ok: bool
+    detail: str
+
+
+def _safely(host: str, what: str, probe: Callable[[], Check | list[Check]]) -> list[Check]:
+    try:
+        found = probe()
+    except SurveyctlError as exc:
+        return [Check(host, what, False, exc.message)]
+    return found if isinstance(found, list) else [found]
+
+
+def vpn_tunnel(conn: HostConnection, topo: Topology) -> Check:
+    """Poll `ip addr show IFACE` in the VPN client container until it is up with an address."""
+    assert topo.vpn is not None
+    name, interface = container_name(topo, "vpn"), topo.vpn.interface
+    deadline = time.monotonic() + VPN_TIMEOUT
+    shown = ""
+    while True:
+        result = conn.run(["docker", "exec", name, "ip", "-4", "addr", "show", "dev", interface])
+        shown = result.text.strip() or result.error_text
+        if result.ok and ",UP" in shown and " inet " in f" {shown}":
+            address = shown.split(" inet ", 1)[1].split()[0] if " inet " in shown else "?"
+            return Check(conn.name, f"vpn {interface}", True, f"up, {address}")
+        if time.monotonic() > deadline:
+            return Check(conn.name, f"vpn {interface}", False,
+                         f"not up after {VPN_TIMEOUT:g}s: {shown[:200]} (see `surveyctl logs vpn`)")
+        time.sleep(POLL)
+
+
+def healthy(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
+            timeout: float) -> list[Check]:
+    """Wait until every container of `specs` with a health check is healthy."""
+    wanted = {spec.name for spec in specs if spec.healthcheck is not None}
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {c.name: c for c in list_containers(conn, topo.cluster) if c.name in wanted}
+        states = {name: (seen[name].state, seen[name].health) if name in seen else ("missing", None)
+                  for name in sorted(wanted)}
+        done = all(health == "healthy" for _, health in states.values())
+        broken = any(state in ("exited", "dead", "missing") for state, _ in states.values())
+        if done or broken or time.monotonic() > deadline:
+            return [Check(conn.name, name, health == "healthy",
+                          "healthy" if health == "healthy" else
+                          f"{state}, health {health or 'none'}{_last_health(conn, name)}")
+                    for name, (state, health) in states.items()]
+        time.sleep(POLL)
+
+
+def _last_health(conn: HostConnection, name: str) -> str:
+    result = conn.run(["docker", "inspect", "--format", "{{json .State.Health}}", name])
+    try:
+        log = (json.loads(result.stdout) or {}).get("Log") or []
+    except ValueError:
+        return ""
+    output = (log[-1].get("Output") or "").strip().replace("\n", " ") if log else ""
+    return f": {output[:200]}" if output else ""
+
+
+def nginx_answers(conn: HostConnection, topo: Topology) -> Check:
+    """GET /nginx-health and the app's health path through Nginx, from the lb host."""
+    import http.client
+
+    address, port = topo.lb_host.address, topo.lb.port
+    statuses = []
+    for path in ("/nginx-health", topo.app.healthcheck.path):
+        channel = conn.open_tunnel(address, port, timeout=10)
+        try:
+            channel.settimeout(15)
+            request = http.client.HTTPConnection(address, port, timeout=15)
+            request.sock = channel  # type: ignore[assignment]
+            request.request("GET", path, headers={"Host": address})
+            response = request.getresponse()
+            response.read()
+            statuses.append((path, response.status, response.getheader("X-Served-By") or ""))
+        except (OSError, http.client.HTTPException) as exc:
+            statuses.append((path, 0, str(exc)))
+        finally:
+            channel.close()
+    ok = all(status == 200 for _, status, _ in statuses)
+    detail = ", ".join(f"{path} {status or 'failed'}" for path, status, _ in statuses)
+    return Check(conn.name, f"nginx on port {port}", ok, detail)
+
+
+def app_reaches_db(conn: HostConnection, topo: Topology, specs: list[ContainerSpec]) -> list[Check]:
+    """`/readyz` inside each app container: MariaDB (and Redis) answer."""
+    checks = []
+    for spec in specs:
+        if spec.role != "app":
+            continue
+        result = conn.run(["docker", "exec", spec.name, "python3", "-c",
+                           READY_SCRIPT % topo.app.port], timeout=60)
+        status, _, body = result.text.strip().partition(" ")
+        try:
+            parts = json.loads(body).get("checks", {})
+            detail = ", ".join(f"{k} {v}" for k, v in sorted(parts.items()))
+        except ValueError:
+            detail = (body or result.error_text)[:200]
+        checks.append(Check(conn.name, f"{spec.name} → MariaDB", result.ok and status == "200",
+                            detail))
+    return checks
+
+
+def verify(pool: HostPool, topo: Topology, desired: dict[str, list[ContainerSpec]],
+           hosts: list[str]) -> list[Check]:
+    """Every check for the converged `hosts` (VPN first, then health, Nginx, DB path)."""
+    checks: list[Check] = []
+    vpn = topo.vpn_host
+    if vpn is not None and vpn.name in hosts:
+        checks += _safely(vpn.name, "vpn", lambda: vpn_tunnel(pool.get(vpn.name), topo))
+    check = topo.app.healthcheck
+    timeout = check.interval * check.retries + check.timeout + 30
+
+    def health(conn: HostConnection) -> list[Check]:
+        return _safely(conn.name, "health",
+                       lambda: healthy(conn, topo, desired.get(conn.name, []), timeout))
+
+    for outcome in pool.each(health, hosts).values():
+        checks += outcome.value or []
+    lb = topo.lb_host.name
+    if lb in hosts:
+        checks += _safely(lb, "nginx", lambda: nginx_answers(pool.get(lb), topo))
+    apps = [h.name for h in topo.app_hosts if h.name in hosts]
+
+    def database(conn: HostConnection) -> list[Check]:
+        return _safely(conn.name, "database",
+                       lambda: app_reaches_db(conn, topo, desired.get(conn.name, [])))
+
+    for outcome in pool.each(database, apps).values():
+        checks += outcome.value or []
+    return checks
