@@ -52,6 +52,7 @@ def fast_password_hashing(request, monkeypatch):
     if "tests/app/" not in request.node.path.as_posix() or "real_hasher" in request.fixturenames:
         return
     from argon2 import PasswordHasher
+
     from survey_app.auth import passwords
 
     monkeypatch.setattr(passwords, "hasher",

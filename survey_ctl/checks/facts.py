@@ -363,7 +363,8 @@ def parse_mysql_greeting(packet: bytes) -> tuple[str | None, str | None]:
             "utf-8", "replace")
     if payload[:1] != b"\x0a":
         return None, "not a MariaDB greeting"
-    return payload[1:].split(b"\0", 1)[0].decode("utf-8", "replace"), None
+    version = payload[1:].split(b"\0", 1)[0].decode("utf-8", "replace")
+    return version.removeprefix("5.5.5-"), None  # MariaDB's prefix for old MySQL clients
 
 
 def resp_command(*words: str) -> bytes:

@@ -13,6 +13,7 @@ the SSH connection (the Redis AUTH) or stay in the containers' files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import time
@@ -102,12 +103,13 @@ def _recv_until(channel: Any, done: Callable[[bytes], bool], limit: int = 1 << 2
     return data
 
 
-def _tunnel_error(exc: Exception, host: str) -> str:
+def _tunnel_error(exc: Exception, host: str, address: str, port: int) -> str:
+    """A short reason for a probe that failed: could not connect, timed out, or else."""
     if isinstance(exc, SurveyctlError):
-        return _short(exc, host).replace("cannot open a TCP connection from this host to ",
-                                         "cannot connect to ")
+        # paramiko's reason text is unreliable when channels fail concurrently.
+        return f"cannot connect to {address}:{port} from {host}"
     if isinstance(exc, socket.timeout | TimeoutError):
-        return f"no answer within {PROBE_TIMEOUT:g} s"
+        return f"no answer from {address}:{port} within {PROBE_TIMEOUT:g} s"
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
@@ -119,7 +121,7 @@ def http_get(conn: HostConnection, address: str, port: int, path: str) -> HttpPr
     try:
         channel = conn.open_tunnel(address, port, timeout=PROBE_TIMEOUT)
     except SurveyctlError as exc:
-        return HttpProbe(error=_tunnel_error(exc, conn.name))
+        return HttpProbe(error=_tunnel_error(exc, conn.name, address, port))
     try:
         channel.settimeout(PROBE_TIMEOUT)
         channel.sendall(request)
@@ -127,7 +129,7 @@ def http_get(conn: HostConnection, address: str, port: int, path: str) -> HttpPr
         status, headers = parse_http_head(head)
         return HttpProbe(status, headers.get("x-served-by"), time.monotonic() - started)
     except (OSError, ValueError) as exc:
-        return HttpProbe(error=_tunnel_error(exc, conn.name))
+        return HttpProbe(error=_tunnel_error(exc, conn.name, address, port))
     finally:
         channel.close()
 
@@ -139,7 +141,7 @@ def redis_ping(conn: HostConnection, address: str, port: int, password: str) -> 
     try:
         channel = conn.open_tunnel(address, port, timeout=PROBE_TIMEOUT)
     except SurveyctlError as exc:
-        return _replace(facts, error=_tunnel_error(exc, conn.name))
+        return _replace(facts, error=_tunnel_error(exc, conn.name, address, port))
     try:
         channel.settimeout(PROBE_TIMEOUT)
         started = time.monotonic()
@@ -165,7 +167,7 @@ def redis_ping(conn: HostConnection, address: str, port: int, password: str) -> 
         return _replace(facts, ping_s=elapsed, version=info.get("redis_version"),
                         uptime_s=int(uptime) if uptime.isdigit() else None)
     except (OSError, ValueError) as exc:
-        return _replace(facts, error=_tunnel_error(exc, conn.name))
+        return _replace(facts, error=_tunnel_error(exc, conn.name, address, port))
     finally:
         channel.close()
 
@@ -177,14 +179,14 @@ def mariadb_greeting(conn: HostConnection, address: str,
     try:
         channel = conn.open_tunnel(address, port, timeout=PROBE_TIMEOUT)
     except SurveyctlError as exc:
-        return None, None, _tunnel_error(exc, conn.name)
+        return None, None, _tunnel_error(exc, conn.name, address, port)
     try:
         channel.settimeout(PROBE_TIMEOUT)
         packet = _recv_until(channel, _whole_mysql_packet)
         server, error = parse_mysql_greeting(packet)
         return (None if error else time.monotonic() - started), server, error
     except OSError as exc:
-        return None, None, _tunnel_error(exc, conn.name)
+        return None, None, _tunnel_error(exc, conn.name, address, port)
     finally:
         channel.close()
 
@@ -194,8 +196,6 @@ def _whole_mysql_packet(data: bytes) -> bool:
 
 
 def _replace(facts: T, **changes: Any) -> T:
-    import dataclasses
-
     return dataclasses.replace(facts, **changes)  # type: ignore[type-var]
 
 
@@ -248,70 +248,47 @@ class Prober:
     # ------------------------------------------------------------ one snapshot
 
     def snapshot(self, balancer: bool = True, services: bool = True,
-                 hosts: list[str] | None = None) -> Snapshot:
-        """Observe the hosts (all, or `hosts`) and services once; with its verdicts.
+                 only: list[str] | None = None) -> Snapshot:
+        """Observe the hosts (all, or those named in `only`) and services once; assessed.
 
         Without `balancer` Nginx is not probed; without `services` neither Redis nor the
         app containers are.
         """
-        from survey_ctl.specs import container_name, db_endpoint
+        from survey_ctl.specs import db_endpoint
 
         topo = self.topo
         started = time.monotonic()
         taken_at = datetime.now(UTC)
-        opened = self.pool.each(lambda connection: connection, hosts)
+        opened = self.pool.each(lambda connection: connection, only)
         conns = {name: outcome.value for name, outcome in opened.items()
                  if outcome.value is not None}
-        failed = {name: outcome.error for name, outcome in opened.items() if outcome.error}
-        jobs: dict[str, Future[Any]] = {}
-        workers = ThreadPoolExecutor(max_workers=16)
-        try:
-            for name, conn in conns.items():
-                jobs[f"host:{name}"] = workers.submit(self._host, conn)
-            lb = conns.get(topo.lb_host.name)
-            if balancer and lb is not None:
-                jobs["balancer"] = workers.submit(self._balancer, lb)
-            redis_conn = conns.get(topo.redis_host.name)
-            if services and redis_conn is not None:
-                jobs["redis"] = workers.submit(
-                    self._redis, redis_conn, topo.redis_host.address, topo.redis.port,
-                    topo.redis.password.get_secret_value())
-            apps: list[tuple[str, str]] = []
-            for host in topo.app_hosts:
-                for n in range(1, topo.app.replicas + 1):
-                    name = container_name(topo, "app", n)
-                    if services:
-                        apps.append((host.name, name))
-                    if services and host.name in conns:
-                        jobs[f"app:{host.name}:{name}"] = workers.submit(
-                            self._app, conns[host.name], name)
-            results = {key: job.result() for key, job in jobs.items()}
-        finally:
-            workers.shutdown(wait=True)
+        apps = self._app_containers() if services else []
+        results = self._probe_all(conns, apps, balancer, services)
 
         hosts: list[HostFacts] = []
         containers: list[ContainerFacts] = []
         vpn: VpnFacts | None = None
         for host in topo.hosts:
-            if host.name not in opened:
+            outcome = opened.get(host.name)
+            if outcome is None:
                 continue
-            error = failed.get(host.name)
-            if error is not None:
+            if outcome.error is not None:
                 hosts.append(HostFacts(host.name, host.address, tuple(host.roles),
-                                       error=self._clean(_short(error, host.name)),
-                                       hint=error.hint))
+                                       error=self._clean(_short(outcome.error, host.name)),
+                                       hint=outcome.error.hint))
                 continue
             facts, seen, vpn_facts = results[f"host:{host.name}"]
             hosts.append(facts)
             containers.extend(seen)
             vpn = vpn_facts or vpn
-        if (vpn is None and topo.vpn_host is not None and self.vpn_container
-                and topo.vpn_host.name in opened):
+        if (vpn is None and topo.vpn_host is not None and topo.vpn is not None
+                and self.vpn_container and topo.vpn_host.name in opened):
             vpn = VpnFacts(topo.vpn_host.name, self.vpn_container, topo.vpn.interface,
                            f"{topo.database.host}:{topo.database.port}",
                            link_error="not observed")
-        probes = [results.get(f"app:{host}:{name}") or AppProbe(host, name, error=self._clean(
-            f"host {host} unreachable")) for host, name in apps]
+        probes = [results.get(f"app:{host}:{name}")
+                  or AppProbe(host, name, error=f"host {host} unreachable")
+                  for host, name in apps]
         redis = results.get("redis")
         if services and redis is None:
             redis = RedisFacts(topo.redis_host.name,
@@ -336,6 +313,31 @@ class Prober:
             apps=tuple(probes),
             vpn=vpn,
         ).assessed()
+
+    def _app_containers(self) -> list[tuple[str, str]]:
+        """(host, container) of every app replica, in topology order."""
+        from survey_ctl.specs import container_name
+
+        return [(host.name, container_name(self.topo, "app", n)) for host in self.topo.app_hosts
+                for n in range(1, self.topo.app.replicas + 1)]
+
+    def _probe_all(self, conns: dict[str, HostConnection], apps: list[tuple[str, str]],
+                   balancer: bool, services: bool) -> dict[str, Any]:
+        """Every probe at once on the open connections; results by key."""
+        topo = self.topo
+        with ThreadPoolExecutor(max_workers=16) as workers:
+            jobs: dict[str, Future[Any]] = {
+                f"host:{name}": workers.submit(self._host, conn) for name, conn in conns.items()}
+            lb = conns.get(topo.lb_host.name)
+            if balancer and lb is not None:
+                jobs["balancer"] = workers.submit(self._balancer, lb)
+            redis = conns.get(topo.redis_host.name)
+            if services and redis is not None:
+                jobs["redis"] = workers.submit(self._redis, redis)
+            for host, name in apps:
+                if host in conns:
+                    jobs[f"app:{host}:{name}"] = workers.submit(self._app, conns[host], name)
+            return {key: job.result() for key, job in jobs.items()}
 
     def _lb_url(self) -> str:
         return f"http://{self.topo.lb_host.address}:{self.topo.lb.port}{self._health_path}"
@@ -456,9 +458,10 @@ class Prober:
             backends.append(BackendFacts(address, host, container, probe, share))
         return BalancerFacts(self._lb_url(), requests, tuple(backends))
 
-    def _redis(self, conn: HostConnection, address: str, port: int,
-               password: str) -> RedisFacts:
-        facts = redis_ping(conn, address, port, password)
+    def _redis(self, conn: HostConnection) -> RedisFacts:
+        topo = self.topo
+        facts = redis_ping(conn, topo.redis_host.address, topo.redis.port,
+                           topo.redis.password.get_secret_value())
         return _replace(facts, error=self._clean(facts.error)) if facts.error else facts
 
     def _clean_probe(self, probe: HttpProbe) -> HttpProbe:

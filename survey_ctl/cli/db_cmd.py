@@ -37,10 +37,10 @@ def db_migrate(
         "--through", metavar="HOST", help="Reach MariaDB from this host (default: the vpn "
         "host, or the first app host when database.via is direct).")] = None,
 ) -> None:
-    """Apply the app's SQL migrations (database.migrations, else app/migrations of the
-    build context) to MariaDB.
+    """Apply the app's SQL migrations to MariaDB, through the VPN.
 
-    The connection is made by the vpn host (an SSH direct-tcpip channel, so MariaDB is
+    Migration files come from database.migrations, else app/migrations in the build
+    context (app.build.context). The connection is made by the vpn host (an SSH direct-tcpip channel, so MariaDB is
     reached through the VPN exactly as the apps reach it) and carries PyMySQL with the
     topology's database credentials. Migrations run in version order under a database
     lock; each applied file is recorded with its checksum, so a second run does nothing.

@@ -50,6 +50,15 @@ def up_command(lab_dir: DirOption = DEFAULT_DIR) -> None:
     console.out.print(f"surveyctl up -c {_shown(Path(result['topology']))}")
 
 
+@lab_app.command("engine")
+def engine_command() -> None:
+    """Install what the lab needs here and start this machine's Docker Engine."""
+    from survey_ctl.lab import lifecycle
+
+    lifecycle.engine()
+    console.success("Docker Engine answers on this machine")
+
+
 @lab_app.command("down")
 def down_command(
     lab_dir: DirOption = DEFAULT_DIR,
@@ -132,6 +141,18 @@ def cut_command(host: HostArgument) -> None:
 def heal_command(host: HostArgument) -> None:
     """Reconnect a host to the lab network at its fixed address."""
     _toggle("heal", host, "back on the lab network", "was already connected")
+
+
+@lab_app.command("pause")
+def pause_command(host: HostArgument) -> None:
+    """Freeze a host (docker pause): it keeps its address but answers nothing."""
+    _toggle("pause", host, "paused", "was not running")
+
+
+@lab_app.command("unpause")
+def unpause_command(host: HostArgument) -> None:
+    """Let a paused host run again."""
+    _toggle("unpause", host, "running again", "was not paused")
 
 
 def _shown(path: Path) -> str:

@@ -98,9 +98,10 @@ def up(
 ) -> None:
     """Start the VPN client container on the vpn host and wait for its tunnel.
 
-    Only starts the container `surveyctl up` created (it never recreates it). Exit 0
-    once the interface is up and the route to database.host goes through it; then run
-    `surveyctl vpn check` to test MariaDB end to end.
+    A stopped client is started as it is; a missing one is created from the topology
+    the way `surveyctl up` does (an outdated one is replaced only by `surveyctl up`).
+    Exit 0 once the interface is up and the route to database.host goes through it;
+    then run `surveyctl vpn check` to test MariaDB end to end.
 
     Examples:
 
@@ -117,15 +118,10 @@ def up(
         assert name is not None
         conn = prober.pool.get(topology.vpn_host.name)
         state = _state(conn, name)
-        if state is None:
-            raise OperationError(
-                f"there is no VPN client container {name} on {topology.vpn_host.name}",
-                hint="create the cluster's containers first: surveyctl up")
         if state == "running":
             console.info(f"{name} is already running on {topology.vpn_host.name}")
         else:
-            console.info(f"starting {name} on {topology.vpn_host.name}…")
-            conn.docker(["start", name])
+            _start_or_create(config, conn, name, state)
         links = _wait_for_tunnel(prober, wait)
     broken = next((link for link in links if not link.ok), None)
     if broken is not None:
@@ -135,6 +131,30 @@ def up(
     interface = next(link for link in links if link.name.startswith("interface"))
     console.success(f"VPN up: {interface.name} {interface.reason}")
     console.info("next: surveyctl vpn check (MariaDB end to end)")
+
+
+def _start_or_create(config, conn, name: str, state: str | None) -> None:
+    """Start the stopped client, or create it, the way `surveyctl up` does (its executor)."""
+    from survey_ctl.cluster.executor import HostRun
+    from survey_ctl.cluster.facts import observe
+    from survey_ctl.cluster.up import Cluster
+    from survey_ctl.plan import Step
+
+    cluster = Cluster.load(config)
+    spec = next(spec for spec in cluster.desired[conn.name] if spec.name == name)
+    facts = observe(conn, cluster.topo, [spec], check_firewall=False)
+    if state is None and facts.images.get(spec.image) is None:
+        raise OperationError(f"there is no VPN client container {name} on {conn.name}, and "
+                             f"its image {spec.image} is not there either",
+                             hint="create the cluster first: surveyctl up")
+    run = HostRun(conn, cluster.topo, facts, lambda message: console.info(
+        f"{conn.name}: {message}"))
+    if state is None:
+        console.info(f"creating {name} on {conn.name}…")
+        run.create(spec)
+    else:
+        console.info(f"starting {name} on {conn.name} (it was {state})…")
+        run.step(Step(conn.name, "start", name, f"it is {state}", spec))
 
 
 def _state(conn, name: str) -> str | None:
@@ -152,7 +172,7 @@ def _wait_for_tunnel(prober: Prober, wait: float) -> list[Check]:
     assert host is not None
     deadline = time.monotonic() + wait
     while True:
-        snapshot = prober.snapshot(balancer=False, services=False, hosts=[host.name])
+        snapshot = prober.snapshot(balancer=False, services=False, only=[host.name])
         links = [link for link in vpn_links(snapshot) if not link.name.startswith("MariaDB")]
         if all(link.ok for link in links) or time.monotonic() >= deadline:
             return links

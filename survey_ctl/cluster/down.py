@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from survey_ctl.cluster import firewall
+from survey_ctl.cluster.executor import HostPlan, remove_containers
 from survey_ctl.cluster.facts import cluster_resources
 from survey_ctl.cluster.up import Cluster, HostReport, _reports, _say
 from survey_ctl.remote.docker import list_containers, state_dir
@@ -21,7 +22,7 @@ def down_host(conn: HostConnection, cluster: Cluster, volumes: bool) -> list[str
     if containers:
         names = sorted(c.name for c in containers)
         say(f"remove {', '.join(names)}")
-        conn.docker(["rm", "--force", "--volumes", *names], timeout=180)
+        remove_containers(conn, names)
         done += [f"removed container {name}" for name in names]
     networks, labelled_volumes = cluster_resources(conn, topo.cluster)
     for name in sorted(networks):
@@ -49,8 +50,6 @@ def down_host(conn: HostConnection, cluster: Cluster, volumes: bool) -> list[str
 
 def down_cluster(cluster: Cluster, volumes: bool) -> dict[str, HostReport]:
     """`down_host` on every host in parallel; one report per host."""
-    from survey_ctl.cluster.executor import HostPlan
-
     with cluster.pool() as pool:
         outcomes = pool.each(lambda conn: HostPlan(conn.name, prep=down_host(conn, cluster,
                                                                              volumes)))

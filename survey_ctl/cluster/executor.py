@@ -144,11 +144,11 @@ class HostRun:
         """Apply one container step."""
         spec = step.spec
         if step.kind == "remove":
-            self.docker("rm", "--force", step.container)
+            remove_containers(self.conn, [step.container])
             return
         assert spec is not None
         if step.kind == "replace":
-            self.docker("rm", "--force", spec.name)
+            remove_containers(self.conn, [spec.name])
         if step.kind in ("create", "replace"):
             self.create(spec)
         elif step.kind == "start":
@@ -221,6 +221,15 @@ class HostRun:
                             f"config: {result.error_text}",
                             hint="the live config was left as it was; fix the template or "
                             "topology and run again")
+
+
+def remove_containers(conn: HostConnection, names: list[str]) -> None:
+    """`docker rm --force NAMES`; containers already gone (or going) are fine."""
+    result = conn.docker(["rm", "--force", *names], timeout=180, check=False)
+    gone = ("No such container", "already in progress")
+    if not result.ok and not all(any(g in line for g in gone)
+                                 for line in result.stderr.decode().splitlines() if line):
+        conn.checked_docker(result, "docker rm")
 
 
 def _check_argv(config: ConfigFile, candidate: str) -> list[str]:

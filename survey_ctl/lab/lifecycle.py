@@ -1,4 +1,4 @@
-"""`lab up`, `down`, `status`, `stop`, `start`, `cut`, `heal`: the lab as a whole."""
+"""`lab up`, `down`, `status` and the per-host actions (stop, start, cut, heal, pause)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,12 @@ def _engine(steps: Steps | None = None):
     with steps.step("Docker Engine on this machine") as step:
         host_tools.ensure_dockerd(step)
     return host_tools.docker_client()
+
+
+def engine() -> None:
+    """Install the lab's host packages and start this machine's Docker Engine."""
+    with Steps() as steps:
+        _engine(steps).close()
 
 
 @_docker_errors("building the lab")
@@ -189,11 +195,16 @@ _ACTIONS = {
     "start": machines.start,  # power on and wait for the services
     "cut": machines.disconnect,  # unplug from the lab network
     "heal": machines.connect,  # plug back in at the fixed address
+    "pause": machines.pause,  # freeze (a hung machine)
+    "unpause": machines.unpause,
 }
 
 
 @_docker_errors("changing a lab host")
 def act(action: str, name: str) -> bool:
-    """Run `stop`, `start`, `cut` or `heal` on one host; False if it already was so."""
+    """Run `stop`, `start`, `cut`, `heal`, `pause` or `unpause` on one host.
+
+    Returns False if the host already was in that state.
+    """
     h = _host(name)
     return _ACTIONS[action](_engine(), h)

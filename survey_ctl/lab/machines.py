@@ -300,6 +300,24 @@ def start(client: docker.DockerClient, host: Host) -> bool:
     return not was_running
 
 
+def pause(client: docker.DockerClient, host: Host) -> bool:
+    """Freeze every process of the host (a hung machine); False if it was not running."""
+    container = _existing(client, host)
+    if container.status != "running":
+        return False
+    container.pause()
+    return True
+
+
+def unpause(client: docker.DockerClient, host: Host) -> bool:
+    """Let a frozen host run again; False if it was not paused."""
+    container = _existing(client, host)
+    if container.status != "paused":
+        return False
+    container.unpause()
+    return True
+
+
 def _existing(client: docker.DockerClient, host: Host):
     container = get_container(client, host)
     if container is None:

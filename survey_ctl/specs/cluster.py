@@ -121,6 +121,7 @@ def app_specs(topo: Topology, host: Host) -> list[ContainerSpec]:
     specs = []
     for n in range(1, app.replicas + 1):
         env = {
+            "GUNICORN_BIND": f"0.0.0.0:{app.port}",  # the image's gunicorn.conf.py reads it
             "SURVEY_DB_HOST": db_host,
             "SURVEY_DB_PORT": str(db_port),
             "SURVEY_DB_NAME": topo.database.name,

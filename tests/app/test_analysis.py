@@ -10,13 +10,13 @@ from decimal import Decimal
 
 import pytest
 from flask_babel import format_decimal
+
+from benchmarks.analysis_bench import NEIGHBOURHOODS, generate_responses, insert_responses
 from survey_app.analysis import queries
 from survey_app.analysis.report import Params, build_report, small_cells
 from survey_app.census import load_census
 from survey_app.i18n import money
 from survey_app.questionnaire import questionnaire
-
-from benchmarks.analysis_bench import NEIGHBOURHOODS, generate_responses, insert_responses
 from tests.app.helpers import create_user, login
 from tests.conftest import make_settings
 
@@ -193,6 +193,7 @@ def test_income_weighting_with_an_income_census(app_settings, mariadb, database,
 @pytest.mark.parametrize("lang", ["pt_BR", "en"])
 def test_fast_percent_matches_babel(app, lang):
     from flask_babel import format_percent
+
     from survey_app.analysis.views import percent
 
     with app.test_request_context(f"/analysis?lang={lang}"):

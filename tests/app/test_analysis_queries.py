@@ -8,10 +8,10 @@ from collections import Counter, defaultdict
 from decimal import Decimal
 
 import pytest
-from survey_app.analysis import queries
-from survey_app.questionnaire import questionnaire
 
 from benchmarks.analysis_bench import RESPONSE_COLUMNS, generate_responses, insert_responses
+from survey_app.analysis import queries
+from survey_app.questionnaire import questionnaire
 
 COLUMN = {name: i for i, name in enumerate(RESPONSE_COLUMNS[1:])}
 

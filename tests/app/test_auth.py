@@ -259,6 +259,7 @@ def test_analyst_pages_are_forbidden_to_respondents(analyst_only_app):
 
 def test_current_user_value(app, client):
     from flask import g
+
     from survey_app.auth import User, current_user
 
     user_id = create_user(app, "who@example.com", role="analyst")
@@ -268,6 +269,7 @@ def test_current_user_value(app, client):
     with client:
         client.get("/password")
         from flask import g
+
         from survey_app.auth import current_user
         assert current_user() == User(id=user_id, email="who@example.com", role="analyst")
         assert g.user.is_analyst

@@ -103,6 +103,7 @@ def test_counters_live_in_redis(make_app, redis_server, redis_db):
 
 def test_malformed_limit_stops_the_app_at_start(make_app):
     import pytest
+
     from survey_app.settings import SettingsError
 
     with pytest.raises(SettingsError, match="SURVEY_LIMIT_LOGIN_IP"):

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
-from survey_app.questionnaire import QUESTIONS, Kind, income_midpoints
 
+from survey_app.questionnaire import QUESTIONS, Kind, income_midpoints
 from tests.app.helpers import create_user, login, logout
 from tests.app.survey_helpers import VALID, answer, respondent
 
@@ -174,7 +174,6 @@ def test_cells_that_would_be_formulas_are_neutralised(mariadb, database, redis_s
                                                        redis_db, tmp_path):
     from survey_app import create_app
     from survey_app.export import safe_cell
-
     from tests.conftest import make_settings
 
     census = tmp_path / "census.csv"

@@ -121,7 +121,6 @@ def private_redis(tmp_path):
 
 def test_redis_stopped_gives_503_pages_not_500(mariadb, database, private_redis):
     from survey_app import create_app
-
     from tests.conftest import make_settings
 
     settings = make_settings(mariadb, database, private_redis, redis_db=0)

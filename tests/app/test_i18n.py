@@ -50,6 +50,7 @@ def test_language_switch_keeps_other_query_arguments(client):
 
 def test_money_is_in_reais(app):
     from flask_babel import force_locale
+
     from survey_app.i18n import money
 
     with app.test_request_context("/"):
@@ -77,6 +78,7 @@ def test_catalogues_are_compiled_when_missing_or_stale(tmp_path):
 
 def test_platform_texts_are_translated():
     from babel.messages.pofile import read_po
+
     from survey_app.i18n import TRANSLATIONS
 
     with (TRANSLATIONS / "pt_BR/LC_MESSAGES/messages.po").open("rb") as po:

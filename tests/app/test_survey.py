@@ -62,7 +62,6 @@ def test_form_is_generated_from_the_definition(app, client):
 def test_a_long_neighbourhood_list_is_a_select(mariadb, database, redis_server, redis_db,
                                                tmp_path):
     from survey_app import create_app
-
     from tests.conftest import make_settings
 
     census = tmp_path / "census.csv"
@@ -217,7 +216,6 @@ def test_a_respondent_never_sees_another_ones_answers(app, client, conn):
 
 def test_the_survey_closes(mariadb, database, redis_server, redis_db, conn):
     from survey_app import create_app
-
     from tests.conftest import make_settings
 
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
@@ -237,7 +235,6 @@ def test_the_survey_closes(mariadb, database, redis_server, redis_db, conn):
 
 def test_an_open_survey_shows_its_closing_time(mariadb, database, redis_server, redis_db):
     from survey_app import create_app
-
     from tests.conftest import make_settings
 
     future = "2099-12-31T23:59:00-03:00"
@@ -254,7 +251,6 @@ def test_an_open_survey_shows_its_closing_time(mariadb, database, redis_server, 
 def test_a_malformed_closing_time_stops_the_app(mariadb, database, redis_server, redis_db):
     from survey_app import create_app
     from survey_app.settings import SettingsError
-
     from tests.conftest import make_settings
 
     with pytest.raises(SettingsError, match="SURVEY_CLOSES_AT"):

@@ -10,8 +10,8 @@ import re
 from decimal import Decimal
 
 import pytest
-from survey_app import create_app
 
+from survey_app import create_app
 from tests.app.helpers import csrf_token
 from tests.app.survey_helpers import STORED, VALID, answers_of, respondent, stored_response
 from tests.conftest import MIGRATIONS, make_settings

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+
 from survey_app.census import load_census
 from survey_app.questionnaire import QUESTIONS, Kind, questionnaire
 from survey_app.settings import DEFAULT_CENSUS_FILE
-
 from tests.app.helpers import csrf_token
 from tests.app.survey_helpers import VALID, answers_of, respondent, stored_response
 

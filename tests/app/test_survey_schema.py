@@ -51,7 +51,6 @@ def test_deleting_an_account_deletes_its_response(app, mariadb, database):
     from survey_app import db
     from survey_app.questionnaire import questionnaire
     from survey_app.survey.storage import save_response
-
     from tests.app.helpers import create_user
     from tests.app.survey_helpers import STORED
 

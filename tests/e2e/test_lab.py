@@ -140,6 +140,15 @@ def test_cut_and_heal(lab: Lab) -> None:
     assert lab.ssh("app1", "true").returncode == 0
 
 
+def test_pause_freezes_a_host_and_unpause_thaws_it(lab: Lab) -> None:
+    assert surveyctl("lab", "pause", "app2").returncode == 0
+    try:
+        assert lab.ssh("app2", "true", timeout=30).returncode != 0  # connects, no banner
+    finally:
+        assert surveyctl("lab", "unpause", "app2").returncode == 0
+    assert lab.ssh("app2", "true").returncode == 0
+
+
 def test_unknown_host_is_a_usage_error(lab: Lab) -> None:
     done = surveyctl("lab", "stop", "db9")
     assert done.returncode == 2

@@ -187,6 +187,9 @@ def test_mysql_greeting() -> None:
     payload = b"\x0a" + b"10.11.6-MariaDB-0+deb12u1\x00" + b"\x01\x00\x00\x00abcdefgh\x00"
     packet = len(payload).to_bytes(3, "little") + b"\x00" + payload
     assert parse_mysql_greeting(packet) == ("10.11.6-MariaDB-0+deb12u1", None)
+    payload = b"\x0a" + b"5.5.5-10.11.6-MariaDB\x00" + b"\x01\x00\x00\x00abcdefgh\x00"
+    packet = len(payload).to_bytes(3, "little") + b"\x00" + payload
+    assert parse_mysql_greeting(packet) == ("10.11.6-MariaDB", None)
     message = b"Host '10.8.0.2' is not allowed to connect to this MariaDB server"
     error = b"\xff" + (1130).to_bytes(2, "little") + message
     assert parse_mysql_greeting(len(error).to_bytes(3, "little") + b"\x00" + error) == (

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from survey_app.census import CensusError, load_census
 from survey_app.questionnaire import (
     MAX_FIELD_LENGTH,
@@ -19,7 +20,6 @@ from survey_app.questionnaire import (
     questionnaire,
 )
 from survey_app.settings import DEFAULT_CENSUS_FILE
-
 from tests.app.survey_helpers import VALID
 
 CONTRACT = {  # docs/dev/app-contract.md, the fixed keys and values

@@ -39,6 +39,7 @@ def test_app_argv_has_no_secret(tmp_path: Path) -> None:
         "--label", f"surveyctl.spec-hash={spec_hash(spec)}",
         "--restart", "unless-stopped",
         "--network", "pesquisa", "--network-alias", "app-1",
+        "--env", "GUNICORN_BIND=0.0.0.0:8000",
         "--env", "SURVEY_DB_HOST=192.168.56.10",
         "--env", "SURVEY_DB_NAME=survey",
         "--env", "SURVEY_DB_PASSWORD_FILE=/run/secrets/survey_db_password",

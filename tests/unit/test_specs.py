@@ -94,6 +94,7 @@ def test_app_specs(topo: Topology) -> None:
         name="pesquisa-app-1",
         image="pesquisa-app:latest",
         env={
+            "GUNICORN_BIND": "0.0.0.0:8000",
             "SURVEY_DB_HOST": "192.168.56.10",
             "SURVEY_DB_NAME": "survey",
             "SURVEY_DB_PASSWORD_FILE": "/run/secrets/survey_db_password",

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
+
 from survey_app.analysis.stats import (
     Moments,
     crosstab,

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+
 from survey_app.analysis import viability
 from survey_app.analysis.stats import Interval
 from survey_app.analysis.viability import (
