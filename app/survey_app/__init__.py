@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024)
     app.extensions["survey_settings"] = settings
 
-    from survey_app import extensions, i18n, web
+    from survey_app import extensions, i18n, sample, web
     from survey_app.analysis import bp as analysis_bp
     from survey_app.auth import bp as auth_bp
     from survey_app.auth.commands import COMMANDS
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         app.register_blueprint(blueprint)
     for command in COMMANDS:
         app.cli.add_command(command)
+    app.cli.add_command(sample.load_sample_responses_command)
     web.add_fallback_home(app)
     return app
 

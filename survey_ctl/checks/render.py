@@ -162,11 +162,16 @@ def verdict_lines(snap: Snapshot) -> Text:
     return text
 
 
-def dashboard(snap: Snapshot) -> RenderableType:
-    """The whole dashboard: hosts, containers, balancer, services, verdict."""
+def dashboard(snap: Snapshot, verdict_first: bool = False) -> RenderableType:
+    """The whole dashboard: hosts, containers, balancer, services, and the verdict last
+    (or first: a live view taller than the terminal is cut at the bottom)."""
     parts: list[RenderableType] = [hosts_table(snap), containers_table(snap)]
     balancer = balancer_table(snap)
     if balancer is not None:
         parts.append(balancer)
-    parts += [services_table(snap), verdict_lines(snap)]
+    parts.append(services_table(snap))
+    if verdict_first:
+        parts.insert(0, verdict_lines(snap))
+    else:
+        parts.append(verdict_lines(snap))
     return Group(*parts)

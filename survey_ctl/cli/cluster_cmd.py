@@ -31,7 +31,11 @@ def plan_cmd(config: ConfigOption = DEFAULT_CONFIG) -> None:
     cluster = Cluster.load(config)
     reports = plan_cluster(cluster)
     total = print_plan(reports)
-    console.info(f"{total} change(s) to make" if total else "0 changes: nothing to do")
+    unread = sum(report.plan is None for report in reports.values())
+    if unread:
+        console.info(f"{total} change(s) on the {len(reports) - unread} host(s) read")
+    else:
+        console.info(f"{total} change(s) to make" if total else "0 changes: nothing to do")
     finish(reports, "plan")
 
 

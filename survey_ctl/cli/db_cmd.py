@@ -40,10 +40,11 @@ def db_migrate(
     """Apply the app's SQL migrations to MariaDB, through the VPN.
 
     Migration files come from database.migrations, else app/migrations in the build
-    context (app.build.context). The connection is made by the vpn host (an SSH direct-tcpip channel, so MariaDB is
-    reached through the VPN exactly as the apps reach it) and carries PyMySQL with the
-    topology's database credentials. Migrations run in version order under a database
-    lock; each applied file is recorded with its checksum, so a second run does nothing.
+    context (app.build.context). The connection is made by the vpn host (an SSH
+    direct-tcpip channel, so MariaDB is reached through the VPN exactly as the apps
+    reach it) and carries PyMySQL with the topology's database credentials.
+    Migrations run in version order under a database lock; each applied file is
+    recorded with its checksum, so a second run does nothing.
 
     Exit codes: 0 done (or, with --status, everything applied); 1 a migration failed
     (the file and the SQL error are named, nothing is recorded for it), MariaDB is

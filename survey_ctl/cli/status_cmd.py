@@ -94,7 +94,7 @@ def _watch(prober: Prober, interval: float, as_json: bool) -> str:
                 while True:
                     snapshot = prober.snapshot()
                     level = snapshot.level
-                    live.update(dashboard(snapshot), refresh=True)
+                    live.update(dashboard(snapshot, verdict_first=True), refresh=True)
                     time.sleep(interval)
         else:
             while True:

@@ -165,7 +165,8 @@ def _state(conn, name: str) -> str | None:
 
 
 def _wait_for_tunnel(prober: Prober, wait: float) -> list[Check]:
-    """The vpn host's links (client, interface, route) once all are ok, or at the deadline."""
+    """The vpn host's links (client, interface, route) and the client's health check,
+    once all are ok, or at the deadline."""
     from survey_ctl.checks import vpn_links
 
     host = prober.topo.vpn_host
@@ -174,6 +175,8 @@ def _wait_for_tunnel(prober: Prober, wait: float) -> list[Check]:
     while True:
         snapshot = prober.snapshot(balancer=False, services=False, only=[host.name])
         links = [link for link in vpn_links(snapshot) if not link.name.startswith("MariaDB")]
+        links += [check for check in snapshot.section("containers")
+                  if check.name == prober.vpn_container]
         if all(link.ok for link in links) or time.monotonic() >= deadline:
             return links
         time.sleep(1.0)

@@ -64,9 +64,9 @@ def root_argv(image: str | None, argument: str = "") -> list[str]:
     shell = ["sh", "-s", *([argument] if argument else [])]
     if image is None:
         return shell
-    return ["docker", "run", "--rm", "-i", "--net", "host", "--cap-add", "NET_ADMIN",
-            "--mount", "type=bind,source=/,target=/host", "--entrypoint", "chroot", image,
-            "/host", *shell]
+    return ["docker", "run", "--rm", "-i", "--user", "0:0", "--net", "host",
+            "--cap-add", "NET_ADMIN", "--mount", "type=bind,source=/,target=/host",
+            "--entrypoint", "chroot", image, "/host", *shell]
 
 
 def run_as_root(conn: HostConnection, script: str, images: list[str], argument: str = "") -> str:

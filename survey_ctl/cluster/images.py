@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -254,8 +255,10 @@ def ensure_images(conn: HostConnection, on_host: dict[str, ImageFact | None],
     transfer = transfer_for(on_host, built)
     to_ship = list(transfer.ship)
     done = []
-    for name in transfer.pull:
-        why = _pull(conn, name)
+    with ThreadPoolExecutor(max_workers=4) as workers:  # a dead registry costs one timeout
+        failures = dict(zip(transfer.pull, workers.map(lambda n: _pull(conn, n), transfer.pull),
+                            strict=True))
+    for name, why in failures.items():
         if why is None:
             done.append(f"pulled image {name}")
             continue

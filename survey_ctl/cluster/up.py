@@ -82,11 +82,15 @@ def _say(host: str):
 def plan_cluster(cluster: Cluster) -> dict[str, HostReport]:
     """Each host's plan, read-only (images are not built, moved or pulled)."""
     built = cluster.built(build=False, verbose=False)
+    named = {spec.image for specs in cluster.desired.values() for spec in specs} - set(built)
+    here = {name for name in named if local_image(name) is not None}
 
     def one(conn: HostConnection) -> HostPlan:
         specs = cluster.desired[conn.name]
         facts = observe(conn, cluster.topo, specs)
         moves = transfer_for(facts.images, built)
+        for name in set(moves.pull) & here:
+            moves.reasons[name] += "; shipped from here if the host cannot pull it"
         ids = {**facts.image_ids(), **{n: built[n] for n in moves.ship if built.get(n)}}
         return plan_host(cluster.topo, specs, facts, moves.describe(), ids)
 
@@ -147,6 +151,8 @@ def print_plan(reports: dict[str, HostReport]) -> int:
         if report.plan is None:
             console.out.print(f"[bold]{escape(name)}[/bold]: [red]cannot plan[/red]: "
                               f"{escape(report.error or '')}")
+            if report.hint:
+                console.out.print(f"    [dim]hint:[/dim] {escape(report.hint)}")
             continue
         total += report.plan.changes
         console.out.print(f"[bold]{escape(name)}[/bold]: {report.plan.changes} change(s)")

@@ -101,8 +101,21 @@ def _last_health(conn: HostConnection, name: str) -> str:
     return f": {output[:200]}" if output else ""
 
 
+NGINX_TIMEOUT = 25.0  # a backend Nginx saw fail is retried after fail_timeout (10 s)
+
+
 def nginx_answers(conn: HostConnection, topo: Topology) -> Check:
-    """GET /nginx-health and the app's health path through Nginx, from the lb host."""
+    """GET /nginx-health and the app's health path through Nginx, from the lb host,
+    retried for a while (backends just replaced may still be marked failed)."""
+    deadline = time.monotonic() + NGINX_TIMEOUT
+    while True:
+        check = _nginx_once(conn, topo)
+        if check.ok or time.monotonic() > deadline:
+            return check
+        time.sleep(POLL)
+
+
+def _nginx_once(conn: HostConnection, topo: Topology) -> Check:
     import http.client
 
     address, port = topo.lb_host.address, topo.lb.port

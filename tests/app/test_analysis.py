@@ -40,15 +40,19 @@ def figure(page: str, element_id: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip()
 
 
+def report_from_db(census, params: Params):
+    """The report built by the pure functions from the database (inside a request)."""
+    q = questionnaire(census)
+    groups = queries.cell_aggregates(q)
+    return build_report(groups, queries.multi_choice_counts(q),
+                        queries.small_cell_values(small_cells(groups)), census, q, params)
+
+
 def expected_report(app, params: Params):
-    """The report built by the pure functions from the same database."""
+    """The report of the pure functions on the app's database, and its figures as shown."""
     settings = app.extensions["survey_settings"]
     with app.test_request_context("/analysis"):
-        census = load_census(settings.census_file)
-        q = questionnaire(census)
-        groups = queries.cell_aggregates(q)
-        report = build_report(groups, queries.multi_choice_counts(q),
-                              queries.small_cell_values(small_cells(groups)), census, q, params)
+        report = report_from_db(load_census(settings.census_file), params)
         return report, {
             "n": format_decimal(report.n), "neff": format_decimal(round(report.n_eff, 1)),
             "revenue": money(report.viability.revenue.estimate),
@@ -180,12 +184,8 @@ def test_income_weighting_with_an_income_census(app_settings, mariadb, database,
     assert "Choose one of the weighting" not in page
     assert "No respondent in census cell" in page  # 40 answers cannot fill 14 cells
     with app.test_request_context("/analysis?lang=en"):
-        census = load_census(main, tmp_path / "census_income.csv")
-        q = questionnaire(census)
-        groups = queries.cell_aggregates(q)
-        report = build_report(groups, queries.multi_choice_counts(q),
-                              queries.small_cell_values(small_cells(groups)), census, q,
-                              Params(weighting="neighbourhood_income"))
+        report = report_from_db(load_census(main, tmp_path / "census_income.csv"),
+                                Params(weighting="neighbourhood_income"))
         assert figure(page, "fig-revenue").startswith(money(report.viability.revenue.estimate))
     assert report.weighting.total == pytest.approx(sum(300 + 10 * i for i in range(7)) * 2)
 

@@ -168,3 +168,25 @@ def lab() -> Iterator[Lab]:
     yield the_lab
     if not KEEP_LAB and (the_lab.dir / "surveyctl.yaml").exists():
         surveyctl("lab", "down", "--dir", str(the_lab.dir), timeout=300)
+
+
+# ---------------------------------------------------------------- the cluster on the lab
+# (owned by the cluster engineer: tests/e2e/test_cluster.py and survey_ctl/cluster/)
+
+
+@dataclass
+class ClusterUp:
+    """`surveyctl up` on the lab, run once per session: its output and how long it took."""
+
+    seconds: float
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def cluster_up(lab: Lab) -> ClusterUp:
+    """The cluster converged on the lab (`surveyctl up`), once per session."""
+    started = time.monotonic()
+    done = surveyctl("up", "-c", str(lab.topology), timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return ClusterUp(time.monotonic() - started, done.stdout, done.stderr)

@@ -7,15 +7,17 @@ import time
 import pytest
 
 from tests.e2e.conftest import Lab, surveyctl
+from tests.e2e.test_status import wait_green
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def _config(lab: Lab) -> list[str]:
-    return ["-c", str(lab.dir / "surveyctl.yaml")]
+    return ["-c", str(lab.topology)]
 
 
 def test_vpn_check_passes(lab: Lab, cluster_up) -> None:
+    wait_green(lab)
     run = surveyctl("vpn", "check", *_config(lab), timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
@@ -53,5 +55,4 @@ def test_vpn_down_breaks_the_chain_and_up_repairs_it(lab: Lab, cluster_up) -> No
             break
         time.sleep(2)
     assert check.returncode == 0, check.stdout
-    status = surveyctl("status", *_config(lab), timeout=120)
-    assert status.returncode == 0, status.stdout
+    wait_green(lab, timeout=30)

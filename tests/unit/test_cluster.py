@@ -53,7 +53,8 @@ def test_apply_and_remove_scripts(tmp_path: Path) -> None:
 def test_root_argv() -> None:
     assert firewall.root_argv(None, "check") == ["sh", "-s", "check"]
     assert firewall.root_argv("img:1") == [
-        "docker", "run", "--rm", "-i", "--net", "host", "--cap-add", "NET_ADMIN",
+        "docker", "run", "--rm", "-i", "--user", "0:0", "--net", "host",
+        "--cap-add", "NET_ADMIN",
         "--mount", "type=bind,source=/,target=/host", "--entrypoint", "chroot", "img:1",
         "/host", "sh", "-s"]
 

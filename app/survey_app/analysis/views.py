@@ -59,13 +59,13 @@ def parse_params(args: Mapping[str, str], income_available: bool) -> tuple[Param
         errors.append(_("Choose one of the weighting options shown."))
         weighting = default.weighting
     overstatement = default.overstatement
-    raw = (args.get("overstatement") or "").strip().replace(",", ".")
+    raw = (args.get("overstatement") or "")[:20].strip().rstrip("%").replace(",", ".")
     if raw:
         try:
-            percent = Decimal(raw)
-            if not percent.is_finite() or not 0 <= percent <= MAX_OVERSTATEMENT_PERCENT:
+            value = Decimal(raw)
+            if not value.is_finite() or not 0 <= value <= MAX_OVERSTATEMENT_PERCENT:
                 raise InvalidOperation
-            overstatement = float(percent) / 100
+            overstatement = float(value) / 100
         except InvalidOperation:
             errors.append(_("The overstatement factor must be a percentage from 0 to "
                             "%(max)d.", max=MAX_OVERSTATEMENT_PERCENT))

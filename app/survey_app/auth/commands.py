@@ -1,11 +1,13 @@
 """Operator commands: `flask create-analyst EMAIL`, `flask promote EMAIL`, `flask demote EMAIL`.
 
 There is no default account: the first analyst is created with a password the operator
-types (twice, hidden) or pipes in with `--password-stdin`; never on the command line.
+types (twice, hidden), pipes in with `--password-stdin`, or has generated with
+`--generate-password` (printed once on stdout, never logged); never on the command line.
 """
 
 from __future__ import annotations
 
+import secrets
 import sys
 
 import click
@@ -35,10 +37,17 @@ def _read_password(from_stdin: bool, email: str) -> str:
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True,
               help="Read the password from the first line of standard input.")
-def create_analyst(email: str, password_stdin: bool) -> None:
+@click.option("--generate-password", is_flag=True,
+              help="Generate a random password and print it once (change it after logging in).")
+def create_analyst(email: str, password_stdin: bool, generate_password: bool) -> None:
     """Create an analyst account (the password is prompted for, never an argument)."""
+    if password_stdin and generate_password:
+        raise click.UsageError("use either --password-stdin or --generate-password")
     email = normalise_email(email)
-    password = _read_password(password_stdin, email)
+    if generate_password:
+        password = secrets.token_urlsafe(15)  # 20 characters, ~120 bits
+    else:
+        password = _read_password(password_stdin, email)
     try:
         with db.transaction() as cur:
             cur.execute("INSERT INTO users (email, password_hash, role) "
@@ -49,6 +58,8 @@ def create_analyst(email: str, password_stdin: bool) -> None:
     except db.DatabaseUnavailable as exc:
         raise click.ClickException(f"database unavailable: {exc}") from None
     click.echo(f"analyst {email} created")
+    if generate_password:
+        click.echo(f"one-time password (shown only now; change it after logging in): {password}")
 
 
 def _set_role(email: str, role: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import pymysql
-from flask import current_app, flash, redirect, render_template, request, session
+from flask import current_app, flash, jsonify, redirect, render_template, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import generate_csrf
 
 from survey_app import db
 from survey_app.auth import bp
@@ -119,6 +120,18 @@ def logout():
     """Log out: the server-side session is deleted."""
     end_session(_l("You have logged out."))
     return redirect(_home())
+
+
+@bp.get("/session/keepalive")
+def keepalive():
+    """Refresh the session (any request does) and give the page this session's CSRF token.
+
+    Called by `static/js/keepalive.js` while someone works on a long form, and when they
+    come back to its tab (maybe after logging in again elsewhere: a new session).
+    """
+    response = jsonify(logged_in=current_user() is not None, csrf_token=generate_csrf())
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/password", methods=["GET", "POST"])

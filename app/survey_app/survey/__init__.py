@@ -5,11 +5,16 @@ session (`current_user()`), never from the form or the URL. An answer is acknowl
 (redirect to the thanks page) only after its transaction committed; when MariaDB or
 Redis fails during the POST (in the view or in the user lookup before it), the
 blueprint's error handler shows the form again with the typed answers and a 503.
+Likewise when the session ended while the form was open (idle timeout: the CSRF check
+fails, or the user is gone): the form comes back with the typed answers and how to send
+them (log in again in another tab; `static/js/keepalive.js` then brings the page the new
+session's CSRF token, and keeps sessions alive while people type).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import wraps
 
 import redis
 from babel.dates import format_datetime
@@ -24,7 +29,7 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
-from flask_wtf.csrf import generate_csrf
+from flask_wtf.csrf import CSRFError, generate_csrf
 
 from survey_app import export
 from survey_app.auth import analyst_required, current_user, login_required
@@ -74,6 +79,13 @@ def _check_configuration(state) -> None:
     closing_time(settings)
 
 
+def keepalive_seconds() -> int:
+    """How often the open form refreshes its session: a third of the idle timeout, at most
+    5 minutes (Flask config `SURVEY_KEEPALIVE_SECONDS` overrides it, for tests)."""
+    configured = current_app.config.get("SURVEY_KEEPALIVE_SECONDS")
+    return int(configured or min(300, _settings().session_idle_minutes * 20))
+
+
 def _render_form(q: Questionnaire, values: dict[str, list[str]], errors: dict[str, str],
                  status: int = 200, *, notice: str | None = None, stored: bool = False):
     closes = closing_time(_settings())
@@ -82,7 +94,26 @@ def _render_form(q: Questionnaire, values: dict[str, list[str]], errors: dict[st
     return render_template(
         "survey/form.html", q=q, values=values, errors=errors, notice=notice,
         closed=survey_closed(), closes_at=closes_text, stored=stored, csrf=_form_csrf_token(),
+        keepalive_seconds=keepalive_seconds(),
     ), status
+
+
+def _typed_answers_again(notice: str, status: int):
+    """The questionnaire with the answers just posted (nothing saved) and a notice."""
+    q = current_questionnaire()
+    return _render_form(q, q.validate(request.form).typed, {}, status, notice=notice)
+
+
+def _keep_answers_without_session(view):
+    """A questionnaire POST whose session has ended gets its typed answers back, not a
+    redirect to the login page that would lose them."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if request.method == "POST" and current_user() is None:
+            return _typed_answers_again("expired", 401)
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 def _form_csrf_token() -> str:
@@ -99,6 +130,7 @@ def index():
 
 
 @bp.route("/survey", methods=["GET", "POST"])
+@_keep_answers_without_session
 @login_required
 def form():
     """The questionnaire: GET shows it (prefilled), POST validates and stores it."""
@@ -133,6 +165,17 @@ def _unavailable(exc: Exception):
     else:
         body, status = render_error(503)
     return body, status, {"Retry-After": "30"}
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_failed(exc: CSRFError):
+    """A questionnaire POST with a CSRF token of another session: typically the session
+    expired while the form was open. The form comes back with the typed answers."""
+    if request.endpoint == "survey.form" and request.method == "POST":
+        if current_user() is None:
+            return _typed_answers_again("expired", 401)
+        return _typed_answers_again("resend", 400)
+    return render_template("errors/csrf.html", code=400, error=exc), 400
 
 
 @bp.get("/survey/thanks")
