@@ -20,7 +20,8 @@ result = {}
 
 
 def _error(exc):
-    return f"{type(exc).__name__}: {exc}"[:300]
+    text = str(exc) if type(exc) is RuntimeError else f"{type(exc).__name__}: {exc}"
+    return text[:300]
 
 
 def _database(settings):

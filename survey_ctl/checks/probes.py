@@ -402,10 +402,8 @@ class Prober:
         names = {c.name for c in seen}
         missing = [ContainerFacts(host, name, role, "missing")
                    for name, role in expected.items() if name not in names]
-        order = list(expected)
-        return sorted(seen + missing, key=lambda c: (c.name not in expected,
-                                                     order.index(c.name) if c.name in expected
-                                                     else 0, c.name))
+        rank = {name: i for i, name in enumerate(expected)}  # topology order, strays last
+        return sorted(seen + missing, key=lambda c: (rank.get(c.name, len(rank)), c.name))
 
     def _vpn(self, conn: HostConnection, sections: dict[str, tuple[int, str]]) -> VpnFacts:
         topo = self.topo
@@ -436,13 +434,11 @@ class Prober:
 
     def _balancer(self, conn: HostConnection) -> BalancerFacts:
         """Requests through Nginx and to each backend directly, all from the lb host."""
-        from survey_ctl.specs import app_backends, container_name
+        from survey_ctl.specs import app_backends
 
         topo = self.topo
-        replicas = [(host.name, container_name(topo, "app", n))
-                    for host in topo.app_hosts for n in range(1, topo.app.replicas + 1)]
         targets = [(host, container, address) for (host, container), address
-                   in zip(replicas, app_backends(topo), strict=True)]
+                   in zip(self._app_containers(), app_backends(topo), strict=True)]
         count = max(4, 2 * len(targets))
         path = self._health_path
         with ThreadPoolExecutor(max_workers=min(8, count + len(targets))) as workers:
@@ -483,7 +479,9 @@ class Prober:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            return _replace(base, error=self._clean(result.error_text or f"exit {result.rc}"))
+            killed = " (killed: the container stopped or restarted)" if result.rc == 137 else ""
+            why = result.error_text or f"the probe exited with {result.rc}{killed}"
+            return _replace(base, error=self._clean(why))
         fields = {key: value for key, value in data.items()
                   if key in AppProbe.__dataclass_fields__ and key not in ("host", "container")}
         for key in ("db_error", "redis_error", "error"):

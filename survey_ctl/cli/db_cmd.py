@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pymysql
 
     from survey_ctl.config import Host, Topology
+    from survey_ctl.migrate import MigrationState
 
 STATE_STYLE = {"applied": "green", "pending": "yellow", "changed": "red", "missing": "red"}
 
@@ -148,7 +149,7 @@ def database(topology: Topology, through: str | None = None
             conn.close()
 
 
-def _print_states(states) -> None:
+def _print_states(states: list[MigrationState]) -> None:
     table = Table("version", "file", "state", "applied at", title="migrations",
                   title_justify="left")
     for state in states:

@@ -14,9 +14,12 @@ from survey_ctl.cli.options import DEFAULT_CONFIG, ConfigOption, JsonOption
 from survey_ctl.errors import OperationError, UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from survey_ctl.checks import Check
     from survey_ctl.checks.probes import Prober
     from survey_ctl.config import Topology
+    from survey_ctl.remote.ssh import HostConnection
 
 vpn_app = typer.Typer(
     name="vpn",
@@ -34,7 +37,7 @@ UP_TIMEOUT_S = 45.0
 STYLE = {"ok": ("green", "✓"), "degraded": ("yellow", "!"), "down": ("red", "✗")}
 
 
-def _vpn_topology(config) -> Topology:
+def _vpn_topology(config: Path) -> Topology:
     from survey_ctl.config import load_topology
 
     topology = load_topology(config)
@@ -118,8 +121,10 @@ def up(
         assert name is not None
         conn = prober.pool.get(topology.vpn_host.name)
         state = _state(conn, name)
-        if state == "running":
-            console.info(f"{name} is already running on {topology.vpn_host.name}")
+        if state in ("running", "restarting"):
+            console.info(f"{name} is already {state} on {topology.vpn_host.name}")
+        elif state == "paused":
+            conn.docker(["unpause", name])
         else:
             _start_or_create(config, conn, name, state)
         links = _wait_for_tunnel(prober, wait)
@@ -133,7 +138,8 @@ def up(
     console.info("next: surveyctl vpn check (MariaDB end to end)")
 
 
-def _start_or_create(config, conn, name: str, state: str | None) -> None:
+def _start_or_create(config: Path, conn: HostConnection, name: str,
+                     state: str | None) -> None:
     """Start the stopped client, or create it, the way `surveyctl up` does (its executor)."""
     from survey_ctl.cluster.executor import HostRun
     from survey_ctl.cluster.facts import observe
@@ -157,7 +163,7 @@ def _start_or_create(config, conn, name: str, state: str | None) -> None:
         run.step(Step(conn.name, "start", name, f"it is {state}", spec))
 
 
-def _state(conn, name: str) -> str | None:
+def _state(conn: HostConnection, name: str) -> str | None:
     """The container's state, or None when it does not exist."""
     result = conn.docker(["inspect", "--type", "container", "--format", "{{.State.Status}}",
                           name], check=False)
@@ -202,7 +208,7 @@ def down(config: ConfigOption = DEFAULT_CONFIG) -> None:
         if state is None:
             console.info(f"there is no VPN client container {name} on {topology.vpn_host.name}")
             return
-        if state != "running":
+        if state not in ("running", "restarting", "paused"):
             console.info(f"{name} is already stopped ({state})")
             return
         conn.docker(["stop", name])

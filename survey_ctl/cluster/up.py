@@ -99,22 +99,29 @@ def plan_cluster(cluster: Cluster) -> dict[str, HostReport]:
 
 
 def up_cluster(cluster: Cluster, verbose: bool = False) -> tuple[dict[str, HostReport], float]:
-    """Converge every host (in parallel), then verify; the reports and converge seconds."""
+    """Build (while the hosts are read), converge every host in parallel, then verify;
+    the reports and the seconds it took."""
+    from concurrent.futures import ThreadPoolExecutor
+
     topo = cluster.topo
-    built = cluster.built(build=True, verbose=verbose)
     started = time.monotonic()
 
-    with cluster.pool() as pool, ShipProgress() as progress:
+    with ThreadPoolExecutor(max_workers=1) as builder, cluster.pool() as pool, \
+            ShipProgress() as progress:
+        build = builder.submit(cluster.built, True, verbose)  # while the hosts are read
+
         def one(conn: HostConnection) -> HostPlan:
             specs = cluster.desired[conn.name]
             facts = observe(conn, topo, specs, check_firewall=False)
-            facts.images, moved = ensure_images(conn, facts.images, built, progress)
+            facts.images, moved = ensure_images(conn, facts.images, build.result(), progress)
             facts = _with_firewall(conn, topo, facts)
             host_plan = plan_host(topo, specs, facts, moved)
             HostRun(conn, topo, facts, _say(conn.name)).apply(host_plan, specs)
             return host_plan
 
         reports = _reports(pool.each(one))
+        if build.exception() is not None:
+            raise build.exception()  # type: ignore[misc]  (once, not once per host)
         converged = [name for name, report in reports.items() if report.error is None]
         console.info(f"checking {', '.join(converged) or 'no host'}")
         for check in verify(pool, topo, cluster.desired, converged):

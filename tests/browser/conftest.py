@@ -105,16 +105,17 @@ def new_page(chromium):
     assert not real, f"browser console errors: {real}"
 
 
-def screenshot(page, name: str, *, doc: bool = False, full_page: bool = False) -> Path:
-    """Save a PNG under artifacts/screenshots/ (and docs/screenshots/ when asked)."""
+def screenshot(target, name: str, *, doc: bool = False, **options) -> Path:
+    """Save a PNG of a page or locator under artifacts/screenshots/ (and docs/screenshots/
+    when asked and SURVEY_DOC_SCREENSHOTS=1)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    target.screenshot(path=str(path), **options)
     if doc and os.environ.get("SURVEY_DOC_SCREENSHOTS") == "1":
         from PIL import Image
 
         DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         with Image.open(path) as image:
-            image.convert("RGB").quantize(colors=64).save(DOC_SCREENSHOTS / f"{name}.png",
+            image.convert("RGB").quantize(colors=128).save(DOC_SCREENSHOTS / f"{name}.png",
                                                           optimize=True)
     return path

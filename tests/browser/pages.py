@@ -29,8 +29,8 @@ def sign_up(page, email: str, password: str = DEFAULT_PASSWORD) -> None:
     page.locator("#email").fill(email)
     page.locator("#new_password").fill(password)
     page.locator("#confirm").fill(password)
-    page.locator("form.form button[type=submit]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("form.form button[type=submit]").click()
 
 
 def log_in(page, base_url: str, words: dict[str, str], email: str,
@@ -39,14 +39,14 @@ def log_in(page, base_url: str, words: dict[str, str], email: str,
     page.goto(f"{base_url}/login")
     page.get_by_label(words["email"], exact=True).fill(email)
     page.get_by_label(words["password"], exact=True).fill(password)
-    page.get_by_role("button", name=words["login"]).click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name=words["login"]).click()
 
 
 def log_out(page, words: dict[str, str]) -> None:
     """Press the nav's log-out button."""
-    page.get_by_role("button", name=words["logout"]).click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name=words["logout"]).click()
 
 
 def fill_questionnaire(page, answers: dict) -> None:

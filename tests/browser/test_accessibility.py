@@ -35,14 +35,14 @@ def test_respondent_pages_pass_axe_at_360px(live_app, new_page, lang):
     _check(page, "landing")
     page.goto(f"{live_app.url}/login")
     _check(page, "login")
-    page.locator("form.form button[type=submit]").click()  # empty: errors
-    page.wait_for_load_state()
+    with page.expect_navigation():  # empty: errors
+        page.locator("form.form button[type=submit]").click()
     _check(page, "login with errors")
     page.goto(f"{live_app.url}/signup")
     _check(page, "signup")
     page.locator("#email").fill("not an email")
-    page.locator("form.form button[type=submit]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("form.form button[type=submit]").click()
     _check(page, "signup with errors")
     for field in ("email", "new_password"):  # each message is tied to its field
         described = page.locator(f"#{field}").get_attribute("aria-describedby") or ""
@@ -50,8 +50,8 @@ def test_respondent_pages_pass_axe_at_360px(live_app, new_page, lang):
     sign_up(page, f"axe-{lang}@example.com")
     page.goto(f"{live_app.url}/survey")
     _check(page, "questionnaire")
-    page.locator("form.survey-form button[type=submit]").click()  # nothing answered
-    page.wait_for_load_state()
+    with page.expect_navigation():  # nothing answered
+        page.locator("form.survey-form button[type=submit]").click()
     _check(page, "questionnaire with errors")
     invalid = page.locator("[aria-invalid=true]").evaluate_all(
         "els => els.map(e => [e.id, e.getAttribute('aria-describedby') || e.closest('fieldset')"
@@ -62,8 +62,8 @@ def test_respondent_pages_pass_axe_at_360px(live_app, new_page, lang):
         assert error_ids, f"{element_id} is not tied to its error message"
         assert page.locator(f"#{error_ids[0]}").inner_text().strip()
     fill_questionnaire(page, VALID)
-    page.locator("form.survey-form button[type=submit]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("form.survey-form button[type=submit]").click()
     assert page.url.endswith("/survey/thanks")
     _check(page, "thanks")
 
@@ -113,6 +113,15 @@ def test_the_questionnaire_can_be_answered_with_the_keyboard_alone(live_app, new
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.type") == "submit"
     assert focus_ring() != "none"
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
-    assert page.url.endswith("/survey/thanks")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/survey/thanks"), page.locator("main").inner_text()[:600]
+
+
+def test_the_accessibility_check_does_find_problems(new_page):
+    page = new_page()
+    page.set_content('<html lang="en"><head><title>t</title></head><body><main>'
+                     '<input id="nameless"><p class="faint">faint text</p></main>'
+                     '<style>.faint { color: #c8c8c8; }</style></body></html>')
+    found = {v["id"] for v in axe_violations(page)}
+    assert {"label", "color-contrast"} <= found

@@ -26,19 +26,20 @@ def test_respondent_answers_corrects_a_mistake_and_edits(live_app, new_page, lan
     words = start(page, live_app.url, lang)
     screenshot(page, f"landing-{lang}")
     page.get_by_role("link", name=words["signup"], exact=True).first.click()
+    page.wait_for_url("**/signup")
     email = f"maria-{lang}@example.com"
     sign_up(page, email)
     log_out(page, words)
     log_in(page, live_app.url, words, email)
 
     page.get_by_role("link", name=words["questionnaire"]).first.click()
-    assert page.url.endswith("/survey")
+    page.wait_for_url("**/survey")
     assert no_horizontal_scroll(page)
     screenshot(page, f"questionnaire-phone-{lang}", doc=lang == "pt_BR")
 
     fill_questionnaire(page, MISTAKE)
-    page.locator("#q-monthly_spend").press("Enter")  # Enter in a text field sends the form
-    page.wait_for_load_state()
+    with page.expect_navigation():  # Enter in a text field sends the form
+        page.locator("#q-monthly_spend").press("Enter")
 
     # the mistake: shown in a summary and at the field, tied to it; the rest kept as typed
     summary = page.get_by_role("alert").filter(has=page.locator("#error-summary-title"))
@@ -60,20 +61,22 @@ def test_respondent_answers_corrects_a_mistake_and_edits(live_app, new_page, lan
     screenshot(page, f"questionnaire-error-field-phone-{lang}")
 
     field.fill("4")
-    page.locator("form.survey-form button[type=submit]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("form.survey-form button[type=submit]").click()
     assert page.url.endswith("/survey/thanks")
     assert page.get_by_role("heading", level=1).inner_text() == words["thanks"]
     screenshot(page, f"thanks-{lang}")
 
     # coming back: the stored answers are shown, and can be changed
     page.get_by_role("link", name=words["review"]).click()
+    page.wait_for_url("**/survey")
     assert page.locator("#q-household_size").input_value() == "4"
     assert page.locator("#q-monthly_spend").input_value() == "1234,56"
     fill_questionnaire(page, {"monthly_spend": "980", "priorities": ["quality"]})
-    page.locator("form.survey-form button[type=submit]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("form.survey-form button[type=submit]").click()
     assert page.url.endswith("/survey/thanks")
     page.get_by_role("link", name=words["review"]).click()
+    page.wait_for_url("**/survey")
     assert page.locator("#q-monthly_spend").input_value() == "980,00"
     assert typed_answers(page, ["priorities"]) == {"priorities": ["quality"]}

@@ -34,7 +34,7 @@ def _docker_works() -> bool:
 
 
 class _Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = b'{"status":"ok"}' if self.path == "/healthz" else b"no"
         self.send_response(200 if self.path == "/healthz" else 404)
         self.send_header("X-Served-By", "fake-backend")
@@ -222,3 +222,37 @@ def test_watch_json_prints_one_document_per_line(topology: Path, fake_watch) -> 
     lines = run.stdout.splitlines()
     assert len(lines) == 2
     assert [json.loads(line)["verdict"] for line in lines] == ["ok", "ok"]
+
+
+def _image_here(name: str) -> bool:
+    return _docker_works() and subprocess.run(
+        ["docker", "image", "inspect", name], capture_output=True).returncode == 0
+
+
+VPN_IMAGE = "surveyctl-lab/openvpn:latest"  # built by `surveyctl lab up`
+
+
+@pytest.mark.skipif(not _image_here(VPN_IMAGE), reason=f"needs {VPN_IMAGE} on this engine")
+def test_vpn_up_creates_a_missing_client_then_down_stops_it(topology: Path) -> None:
+    """The create path of `vpn up` (the executor's code) on a real engine; the profile is
+    no real one, so the tunnel never comes up and `vpn up` says so."""
+    data = yaml.safe_load(topology.read_text())
+    data["vpn"]["image"] = VPN_IMAGE
+    topology.write_text(yaml.safe_dump(data))
+    name = f"{data['cluster']}-vpn"
+    try:
+        up = surveyctl("vpn", "up", "-c", str(topology), "--wait", "2")
+        assert up.code == 1, up.output
+        assert f"creating {name} on h1" in up.stderr
+        assert "the tunnel is not up after 2 s" in up.stderr
+        inspect = subprocess.run(["docker", "inspect", "--format", "{{.HostConfig.NetworkMode}}",
+                                  name], capture_output=True, text=True)
+        assert inspect.stdout.strip() == "host"
+        down = surveyctl("vpn", "down", "-c", str(topology))
+        assert down.code == 0, down.output
+        assert name in down.stderr
+        state = subprocess.run(["docker", "inspect", "--format", "{{.State.Status}}", name],
+                               capture_output=True, text=True).stdout.strip()
+        assert state in ("exited", "created")
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)

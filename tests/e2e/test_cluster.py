@@ -111,6 +111,23 @@ def test_secrets_only_inside_the_containers(lab: Lab, cluster_up: ClusterUp) -> 
     assert mode.stdout.decode().split() == ["survey", "400", "survey", "400"]
 
 
+def _reachable(lab: Lab, source: str, targets: list[str]) -> dict[str, bool]:
+    """Which `address/port` targets accept a TCP connection from host `source`."""
+    script = "; ".join(f"timeout 3 bash -c '</dev/tcp/{t}' 2>/dev/null && echo {t} || true"
+                       for t in targets)
+    done = lab.ssh(source, script)
+    opened = set(done.stdout.decode().split())
+    return {target: target in opened for target in targets}
+
+
+def test_firewall_lets_only_the_peers_in(lab: Lab, cluster_up: ClusterUp) -> None:
+    """App ports only from the lb; Redis and the MariaDB proxy only from the app hosts."""
+    app, redis, db = "172.31.56.11/8000", "172.31.56.10/6379", "172.31.56.10/3306"
+    assert _reachable(lab, "cloud", [app, redis, db]) == {app: False, redis: False, db: False}
+    assert _reachable(lab, "app2", [app, redis, db]) == {app: False, redis: True, db: True}
+    assert _reachable(lab, "lb", [app]) == {app: True}
+
+
 def test_migrate_then_answer_the_survey_through_nginx(lab: Lab, cluster_up: ClusterUp) -> None:
     from tests.app.survey_helpers import VALID
 
@@ -188,6 +205,36 @@ def test_nginx_config_change_is_reloaded_not_replaced(lab: Lab, cluster_up: Clus
     assert lab.ssh("lb", "docker inspect -f '{{.Id}}' pesquisa-nginx").stdout == before
 
 
+def test_a_broken_nginx_config_never_goes_live(lab: Lab, cluster_up: ClusterUp) -> None:
+    """`nginx -t` refuses the candidate: the live file and the running Nginx stay as they are."""
+    import dataclasses
+
+    from survey_ctl.cluster.executor import HostRun
+    from survey_ctl.cluster.facts import observe
+    from survey_ctl.config import load_topology
+    from survey_ctl.errors import HostError
+    from survey_ctl.remote.ssh import connect
+    from survey_ctl.specs import ConfigFile, nginx_spec
+
+    topo = load_topology(lab.topology)
+    good = nginx_spec(topo)
+    live = good.config_files["nginx.conf"]
+    broken = dataclasses.replace(good, config_files={"nginx.conf": ConfigFile(
+        live.target, live.content.replace("events {", "events { no_such_directive on;"),
+        live.reload, live.check)})
+    with connect(topo.lb_host) as conn:
+        facts = observe(conn, topo, [good], check_firewall=False)
+        with pytest.raises(HostError) as caught:
+            HostRun(conn, topo, facts, lambda _: None).reload(broken)
+        shown = conn.run(["cat", f"{facts.state}/pesquisa-nginx/config/nginx.conf"]).text
+        leftovers = conn.run(["ls", "-A", f"{facts.state}/pesquisa-nginx/config"]).text.split()
+    assert "refused the new config" in caught.value.message
+    assert "no_such_directive" in caught.value.message
+    assert shown == live.content and leftovers == ["nginx.conf"]
+    with urllib.request.urlopen(f"{BASE}/nginx-health", timeout=10) as response:
+        assert response.status == 200
+
+
 def test_half_done_hosts_are_repaired(lab: Lab, cluster_up: ClusterUp) -> None:
     """A stopped container is started; a removed container and network are made again."""
     assert lab.ssh("app1", "docker stop -t 1 pesquisa-app-1").returncode == 0
@@ -229,6 +276,21 @@ def test_changed_host_key_is_refused(lab: Lab, cluster_up: ClusterUp, tmp_path: 
     assert "app1: host key for 172.31.56.11 has CHANGED" in run.stdout + run.stderr
     assert "ssh-keygen -R" in run.stdout + run.stderr
     assert "lb: 0 change(s)" in run.stdout  # the other hosts are still planned
+
+
+def test_an_unreachable_host_fails_alone(lab: Lab, cluster_up: ClusterUp,
+                                         tmp_path: Path) -> None:
+    """app2 behind a closed SSH port: it is reported with why; lb and app1 still converge."""
+    def closed_port(data) -> None:
+        data["hosts"][2]["ssh"] = {"port": 2222}
+
+    path = _copy_topology(lab, tmp_path, closed_port,
+                          known_hosts=lab.known_hosts.read_text())
+    run = surveyctl("up", "-c", str(path), timeout=600)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "✗ app2: failed: app2: connection refused by 172.31.56.12:2222" in run.stdout
+    assert "✓ lb: converged" in run.stdout and "✓ app1: converged" in run.stdout
+    assert "error: up failed on app2 (2 of 3 host(s) ok)" in run.stderr
 
 
 def test_missing_secret_stops_before_any_host(lab: Lab, tmp_path: Path) -> None:

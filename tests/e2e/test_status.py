@@ -43,7 +43,8 @@ def wait_green(lab: Lab, timeout: float = 90) -> None:
         time.sleep(2)
 
 
-def test_status_is_green(lab: Lab, cluster_up) -> None:
+def test_status_is_green(lab: Lab, cluster_up, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # off a terminal rich wraps at 80 columns
     surveyctl("db-migrate", *_config(lab), timeout=300)  # status wants no pending migration
     wait_green(lab)
     started = time.monotonic()

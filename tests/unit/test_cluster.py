@@ -170,3 +170,21 @@ def test_logs_argv_and_matches() -> None:
     app = Observed("pesquisa-app-1", "i", None, "running", role="app")
     assert [matches(app, "pesquisa", s) for s in (None, "app", "app-1", "pesquisa-app-1",
                                                   "nginx")] == [True, True, True, True, False]
+
+
+def test_ship_progress_draws_a_bar_on_a_terminal(monkeypatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from survey_ctl import console
+    from survey_ctl.cluster.images import ShipProgress
+
+    screen = io.StringIO()
+    monkeypatch.setattr(console, "err", Console(file=screen, force_terminal=True, width=100))
+    with ShipProgress() as progress:
+        advance = progress.task("app1", ["app:1"], 2_000_000)
+        advance(1_000_000)
+        advance(1_000_000)
+    assert "app1: ship app:1" in screen.getvalue()
+    assert "2.0/2.0 MB" in screen.getvalue()

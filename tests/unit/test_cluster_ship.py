@@ -1,0 +1,56 @@
+"""Images over a real SSH connection (loopback sshd) into the local Docker Engine."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from survey_ctl.cluster.images import ImageFact, ShipProgress, ensure_images, remote_images, ship
+from survey_ctl.errors import HostError
+from tests.unit.test_remote_docker import _docker_and_busybox
+
+pytestmark = [pytest.mark.skipif(not _docker_and_busybox(),
+                                 reason="needs a Docker Engine and busybox-static"),
+              pytest.mark.timeout(180)]
+IMAGE = "surveyctl-test/ship:1"
+MISSING = "surveyctl-test/nosuch-image:1"
+
+
+@pytest.fixture
+def conn(tmp_path: Path):
+    from survey_ctl.remote.ssh import connect
+    from tests.sshd import SSHServer, ssh_host
+
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy(shutil.which("busybox"), rootfs / "bin" / "busybox")
+    tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True)
+    subprocess.run(["docker", "import", "-c", "USER 4242:4343", "-", IMAGE], input=tar.stdout,
+                   capture_output=True, check=True)
+    server = SSHServer(tmp_path / "sshd").start()
+    known = tmp_path / "known_hosts"
+    known.write_text(server.known_hosts_line())
+    connection = connect(ssh_host(server, known))
+    yield connection
+    connection.close()
+    server.stop()
+    subprocess.run(["docker", "image", "rm", IMAGE], capture_output=True)
+
+
+def test_remote_images_ship_and_a_clear_error(conn) -> None:
+    local = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", IMAGE],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert remote_images(conn, [IMAGE, MISSING]) == {IMAGE: ImageFact(local, "4242:4343"),
+                                                     MISSING: None}
+    with ShipProgress() as progress:
+        ship(conn, [IMAGE], progress)  # docker save here | docker load there
+        assert ensure_images(conn, {IMAGE: ImageFact(local)}, {IMAGE: local}, progress) == (
+            {IMAGE: ImageFact(local)}, [])
+        with pytest.raises(HostError) as caught:
+            ensure_images(conn, {MISSING: None}, {}, progress)
+    message = caught.value.message
+    assert message.startswith(f"h1: image {MISSING} is not on the host, the host cannot pull")
+    assert "this machine's Docker has no such image" in message
