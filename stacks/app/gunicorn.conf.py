@@ -13,6 +13,7 @@ max_requests = 5000
 max_requests_jitter = 500
 preload_app = True  # a bad setting stops the container at start, not in a worker
 worker_tmp_dir = "/dev/shm"  # noqa: S108 - heartbeat files off the overlay filesystem
+control_socket_disable = True  # gunicorn 27 control socket: unused here, and $HOME is /nonexistent
 # The app trusts exactly SURVEY_TRUST_PROXY_HOPS proxies (werkzeug ProxyFix); gunicorn
 # itself trusts forwarded headers from nobody else.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from survey_ctl.cluster import firewall
 from survey_ctl.cluster.executor import HostPlan, remove_containers
 from survey_ctl.cluster.facts import cluster_resources
+from survey_ctl.cluster.lock import host_lock
 from survey_ctl.cluster.up import Cluster, HostReport, _reports, _say
 from survey_ctl.remote.docker import list_containers, state_dir
 
@@ -50,7 +51,10 @@ def down_host(conn: HostConnection, cluster: Cluster, volumes: bool) -> list[str
 
 def down_cluster(cluster: Cluster, volumes: bool) -> dict[str, HostReport]:
     """`down_host` on every host in parallel; one report per host."""
+    def one(conn: HostConnection) -> HostPlan:
+        with host_lock(conn, state_dir(conn.home(), cluster.topo.cluster), _say(conn.name)):
+            return HostPlan(conn.name, prep=down_host(conn, cluster, volumes))
+
     with cluster.pool() as pool:
-        outcomes = pool.each(lambda conn: HostPlan(conn.name, prep=down_host(conn, cluster,
-                                                                             volumes)))
+        outcomes = pool.each(one)
     return _reports(outcomes)

@@ -10,6 +10,10 @@ are tried in turn. (`nsenter --target 1` with `--pid host` was tried first: open
 /proc/1/ns/net is refused there even with SYS_PTRACE.) Being in the docker group is
 root-equivalent anyway; this only makes that use explicit. As root, `sh -s` runs
 directly on the host.
+
+The chain is (re)filled with one `iptables-restore --noflush` transaction, so a guarded
+port is never open while the rules change; its last rule's comment carries a hash of
+the rules, so one `iptables -S` tells whether a host is current (no change, no write).
 """
 
 from __future__ import annotations
@@ -40,12 +44,25 @@ def apply_script(topo: Topology, host: Host) -> str:
         f"if iptables -w -S {chain} 2>/dev/null | grep -qF -- {marker} && "
         f"{shlex.join(check)} 2>/dev/null; then echo {CURRENT}; exit 0; fi",
         f'if [ "${{1:-}}" = check ]; then echo {STALE}; exit 0; fi',
-        f"{shlex.join(rules[0])} 2>/dev/null || true",
-        *(f"{shlex.join(rule)} || exit 1" for rule in rules[1:]),
+        "iptables-restore -w --noflush <<'SURVEYCTL_RULES' || exit 1",
+        restore_text(rules),
+        "SURVEYCTL_RULES",
         f"{shlex.join(check)} 2>/dev/null || {shlex.join(insert)} || exit 1",
         f"echo {APPLIED}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def restore_text(rules: list[tuple[str, ...]]) -> str:
+    """`firewall_rules` as one iptables-restore transaction (pure): the chain is declared
+    (made, or flushed if it exists) and refilled atomically, never open in between."""
+    body = []
+    for rule in rules:
+        args = rule[2:]  # without "iptables -w"
+        if args[0] == "-A":
+            body.append(" ".join(f'"{a}"' if " " in a else a for a in args))
+    chain = rules[0][3]
+    return "\n".join(["*filter", f":{chain} - [0:0]", *body, "COMMIT"])
 
 
 def remove_script(topo: Topology) -> str:

@@ -11,8 +11,10 @@ there, or, if that fails and the operator's engine has it, shipped. Shipping str
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -97,8 +99,11 @@ def build_app_image(topo: Topology, verbose: bool = False) -> str:
     argv = build_argv(topo)
     argv[0] = _docker_here()
     console.info(f"building {topo.app.image} from {topo.app.build.context}")  # type: ignore[union-attr]
-    done = subprocess.run(argv, capture_output=not verbose, text=True,
-                          env={"DOCKER_BUILDKIT": "0", **_environ()})
+    # Progress, not data: with --verbose the build's output goes to stderr, not stdout.
+    where = {"stdout": sys.stderr, "stderr": sys.stderr} if verbose else {
+        "capture_output": True}
+    done = subprocess.run(argv, text=True, env={"DOCKER_BUILDKIT": "0", **os.environ},
+                          check=False, **where)
     if done.returncode != 0:
         if not verbose:
             console.err.out((done.stdout or "") + (done.stderr or ""), highlight=False)
@@ -109,12 +114,6 @@ def build_app_image(topo: Topology, verbose: bool = False) -> str:
     if fact is None:
         raise OperationError(f"the build did not tag {topo.app.image}")
     return fact.id
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 # ---------------------------------------------------------------- hosts

@@ -14,8 +14,10 @@ from survey_ctl import console
 from survey_ctl.cluster.executor import HostPlan, HostRun, plan_host
 from survey_ctl.cluster.facts import HostFacts, observe
 from survey_ctl.cluster.images import ShipProgress, ensure_images, local_image, transfer_for
+from survey_ctl.cluster.lock import host_lock
 from survey_ctl.cluster.verify import Check, verify
 from survey_ctl.errors import OperationError
+from survey_ctl.remote.docker import state_dir
 
 if TYPE_CHECKING:
     from survey_ctl.config import Topology
@@ -112,11 +114,13 @@ def up_cluster(cluster: Cluster, verbose: bool = False) -> tuple[dict[str, HostR
 
         def one(conn: HostConnection) -> HostPlan:
             specs = cluster.desired[conn.name]
-            facts = observe(conn, topo, specs, check_firewall=False)
-            facts.images, moved = ensure_images(conn, facts.images, build.result(), progress)
-            facts = _with_firewall(conn, topo, facts)
-            host_plan = plan_host(topo, specs, facts, moved)
-            HostRun(conn, topo, facts, _say(conn.name)).apply(host_plan, specs)
+            with host_lock(conn, state_dir(conn.home(), topo.cluster), _say(conn.name)):
+                facts = observe(conn, topo, specs, check_firewall=False)
+                facts.images, moved = ensure_images(conn, facts.images, build.result(),
+                                                    progress)
+                facts = _with_firewall(conn, topo, facts)
+                host_plan = plan_host(topo, specs, facts, moved)
+                HostRun(conn, topo, facts, _say(conn.name)).apply(host_plan, specs)
             return host_plan
 
         reports = _reports(pool.each(one))

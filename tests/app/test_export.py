@@ -152,7 +152,7 @@ def test_codebook_matches_the_definition(app, client):
     assert income == income_midpoints()
     assert by_variable["household_size"][0]["label"] == "People living in your home"
     portuguese = client.get("/export/codebook.csv?lang=pt_BR").get_data(as_text=True)
-    assert "Pessoas que moram na sua casa" in portuguese and "Até R$ 1.500" in portuguese
+    assert "Quantas pessoas moram na sua casa?" in portuguese and "Até R$ 1.500" in portuguese
 
 
 def _expected_header():

@@ -152,7 +152,7 @@ def test_messages_are_in_portuguese_by_default(app, client):
     respondent(app, client)
     page = _page(answer(client, dict(VALID, household_size="99")))
     assert "Informe um valor de 1 a 20." in page
-    assert "Pessoas que moram na sua casa" in page
+    assert "Quantas pessoas moram na sua casa?" in page
 
 
 @pytest.mark.parametrize("payload", [

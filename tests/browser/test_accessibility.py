@@ -15,6 +15,8 @@ from tests.browser.pages import (
     start,
 )
 
+pytestmark = pytest.mark.browser
+
 
 def _check(page, name: str) -> None:
     """axe-core, the 360 px width and the labels of every form control on this page."""

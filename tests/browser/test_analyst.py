@@ -11,6 +11,8 @@ from openpyxl import load_workbook
 from tests.browser.conftest import DESKTOP, screenshot
 from tests.browser.pages import axe_violations, log_in, start
 
+pytestmark = pytest.mark.browser
+
 SAMPLE = 150
 
 

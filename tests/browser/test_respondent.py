@@ -17,6 +17,8 @@ from tests.browser.pages import (
     typed_answers,
 )
 
+pytestmark = pytest.mark.browser
+
 MISTAKE = dict(VALID, household_size="25", monthly_spend="1.234,56")
 
 

@@ -237,6 +237,8 @@ def test_a_broken_nginx_config_never_goes_live(lab: Lab, cluster_up: ClusterUp) 
 
 def test_half_done_hosts_are_repaired(lab: Lab, cluster_up: ClusterUp) -> None:
     """A stopped container is started; a removed container and network are made again."""
+    settled = surveyctl("up", *_config(lab), timeout=600)  # the image as the tree is now
+    assert settled.returncode == 0, settled.stdout + settled.stderr
     assert lab.ssh("app1", "docker stop -t 1 pesquisa-app-1").returncode == 0
     gone = lab.ssh("app2", "docker rm -f pesquisa-app-1 && docker network rm pesquisa")
     assert gone.returncode == 0, gone.stderr

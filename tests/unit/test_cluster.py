@@ -35,8 +35,18 @@ def test_apply_and_remove_scripts(tmp_path: Path) -> None:
         "iptables -w -C DOCKER-USER -j SURVEYCTL-pesquisa 2>/dev/null; then echo current; "
         "exit 0; fi",
         'if [ "${1:-}" = check ]; then echo stale; exit 0; fi',
-        "iptables -w -N SURVEYCTL-pesquisa 2>/dev/null || true",
-        *(f"{shlex.join(rule)} || exit 1" for rule in rules[1:]),
+        "iptables-restore -w --noflush <<'SURVEYCTL_RULES' || exit 1",
+        "*filter",
+        ":SURVEYCTL-pesquisa - [0:0]",
+        "-A SURVEYCTL-pesquisa -i docker0 -j RETURN",
+        "-A SURVEYCTL-pesquisa -i br-+ -j RETURN",
+        "-A SURVEYCTL-pesquisa -p tcp -m conntrack --ctorigdst 192.168.56.11 --ctorigdstport "
+        "8000 --ctdir ORIGINAL -s 192.168.56.10 -j RETURN",
+        "-A SURVEYCTL-pesquisa -p tcp -m conntrack --ctorigdst 192.168.56.11 --ctorigdstport "
+        "8000 --ctdir ORIGINAL -j DROP",
+        f'-A SURVEYCTL-pesquisa -m comment --comment "{marker}" -j RETURN',
+        "COMMIT",
+        "SURVEYCTL_RULES",
         "iptables -w -C DOCKER-USER -j SURVEYCTL-pesquisa 2>/dev/null || "
         "iptables -w -I DOCKER-USER 1 -j SURVEYCTL-pesquisa || exit 1",
         "echo applied",
@@ -60,7 +70,8 @@ def test_root_argv() -> None:
 
 
 def test_firewall_script_in_a_network_namespace(tmp_path: Path) -> None:
-    """apply → current; check after a change → stale; remove leaves DOCKER-USER clean."""
+    """check → stale, apply → applied, again → current; a new rule set replaces the old
+    one in one transaction (nothing left of it); remove leaves DOCKER-USER as it was."""
     if not (shutil.which("unshare") and shutil.which("iptables", path="/usr/sbin:/sbin")):
         pytest.skip("unshare or iptables missing")
     topo = make_topology(tmp_path)
@@ -72,7 +83,8 @@ def test_firewall_script_in_a_network_namespace(tmp_path: Path) -> None:
         f"sh -c {q(firewall.apply_script(topo, lb))} sh check",
         f"sh -c {q(firewall.apply_script(topo, lb))} sh",
         f"sh -c {q(firewall.apply_script(topo, lb))} sh",
-        f"sh -c {q(firewall.apply_script(other, other.host('app1')))} sh check",
+        f"sh -c {q(firewall.apply_script(other, other.host('app1')))} sh",
+        "iptables -w -S SURVEYCTL-pesquisa",
         "iptables -w -S DOCKER-USER | wc -l",
         f"sh -c {q(firewall.remove_script(topo))}",
         "iptables -w -S DOCKER-USER | wc -l",
@@ -82,8 +94,18 @@ def test_firewall_script_in_a_network_namespace(tmp_path: Path) -> None:
                           text=True, timeout=60)
     if done.returncode and "Operation not permitted" in done.stderr:
         pytest.skip("no permission to make a network namespace")
-    assert done.stdout.split() == ["stale", "applied", "current", "stale", "2", "removed",
-                                   "1", "gone"], done.stderr
+    marker = firewall_rules(other, other.host("app1"))[-1][-3]
+    match = "-p tcp -m conntrack --ctorigdst 192.168.56.11 --ctorigdstport 9000 --ctdir ORIGINAL"
+    assert done.stdout.splitlines() == [
+        "stale", "applied", "current", "applied",
+        "-N SURVEYCTL-pesquisa",
+        "-A SURVEYCTL-pesquisa -i docker0 -j RETURN",
+        "-A SURVEYCTL-pesquisa -i br-+ -j RETURN",
+        f"-A SURVEYCTL-pesquisa -s 192.168.56.10/32 {match} -j RETURN",
+        f"-A SURVEYCTL-pesquisa {match} -j DROP",
+        f'-A SURVEYCTL-pesquisa -m comment --comment "{marker}" -j RETURN',
+        "2", "removed", "1", "gone",
+    ], done.stderr
 
 
 def test_build_argv(tmp_path: Path) -> None:
@@ -188,3 +210,11 @@ def test_ship_progress_draws_a_bar_on_a_terminal(monkeypatch) -> None:
         advance(1_000_000)
     assert "app1: ship app:1" in screen.getvalue()
     assert "2.0/2.0 MB" in screen.getvalue()
+
+
+def test_lock_argv() -> None:
+    from survey_ctl.cluster.lock import _SCRIPT, lock_argv
+
+    assert lock_argv("/home/deploy/.surveyctl/pesquisa", 5) == [
+        "sh", "-c", _SCRIPT, "sh", "/home/deploy/.surveyctl/pesquisa", "5"]
+    assert 'flock -w "$2" "$1/.lock"' in _SCRIPT

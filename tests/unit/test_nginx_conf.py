@@ -50,6 +50,33 @@ http {
         "~^[A-Za-z0-9._-]{1,64}$"   $http_x_request_id;
     }
 
+    # Security headers on every response: the app's own when it sent one, else Nginx's
+    # (its own error pages included); an empty value adds nothing, so none is doubled.
+    map $upstream_http_x_content_type_options $surveyctl_x_content_type_options {
+        ""       "nosniff";
+        default  "";
+    }
+    map $upstream_http_x_frame_options $surveyctl_x_frame_options {
+        ""       "DENY";
+        default  "";
+    }
+    map $upstream_http_referrer_policy $surveyctl_referrer_policy {
+        ""       "same-origin";
+        default  "";
+    }
+    map $upstream_http_permissions_policy $surveyctl_permissions_policy {
+        ""       "camera=(), microphone=(), geolocation=()";
+        default  "";
+    }
+    map $upstream_http_cross_origin_opener_policy $surveyctl_cross_origin_opener_policy {
+        ""       "same-origin";
+        default  "";
+    }
+    map $upstream_http_content_security_policy $surveyctl_content_security_policy {
+        ""       "default-src 'none'; frame-ancestors 'none'";
+        default  "";
+    }
+
     # One line per request, with the backend that answered and how fast.
     log_format surveyctl '$remote_addr [$time_local] "$request" $status $body_bytes_sent '
                          'rid=$surveyctl_request_id upstream=$upstream_addr '
@@ -75,12 +102,13 @@ http {
         listen 80 default_server;
         server_name _;
 
-        # Security headers on every response, errors included. (No HSTS: no TLS here.)
-        add_header X-Content-Type-Options "nosniff" always;
-        add_header X-Frame-Options "DENY" always;
-        add_header Referrer-Policy "strict-origin-when-cross-origin" always;
-        add_header Permissions-Policy "camera=(), microphone=(), geolocation=()" always;
-        add_header Cross-Origin-Opener-Policy "same-origin" always;
+        # Security headers (maps above). No HSTS: no TLS here.
+        add_header X-Content-Type-Options $surveyctl_x_content_type_options always;
+        add_header X-Frame-Options $surveyctl_x_frame_options always;
+        add_header Referrer-Policy $surveyctl_referrer_policy always;
+        add_header Permissions-Policy $surveyctl_permissions_policy always;
+        add_header Cross-Origin-Opener-Policy $surveyctl_cross_origin_opener_policy always;
+        add_header Content-Security-Policy $surveyctl_content_security_policy always;
         add_header X-Request-ID $surveyctl_request_id always;
 
         location = /nginx-health {
@@ -226,6 +254,7 @@ class _Backend(BaseHTTPRequestHandler):
         body = json.dumps(dict(self.headers)).encode()
         self.send_response(self.status)
         self.send_header("X-Served-By", self.name)
+        self.send_header("X-Frame-Options", "SAMEORIGIN")  # the app's own header wins
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -310,8 +339,13 @@ def test_live_nginx_headers_retries_and_no_post_retry(tmp_path: Path) -> None:
             assert got["X-Forwarded-For"] == "127.0.0.1"  # overwritten: exactly one hop
             assert (got["X-Request-ID"], got["X-Forwarded-Proto"]) == ("req-1", "http")
             assert response.getheader("X-Content-Type-Options") == "nosniff"
-            assert response.getheader("X-Frame-Options") == "DENY"
+            # the backend's header is kept, never doubled; Nginx fills in the missing ones
+            assert response.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
             assert response.getheader("Server") == "nginx"  # server_tokens off
+        own = request("GET", "/nginx-health")[0]  # Nginx's own answer gets every header
+        assert own.headers.get_all("X-Frame-Options") == ["DENY"]
+        csp = own.getheader("Content-Security-Policy")
+        assert csp == "default-src 'none'; frame-ancestors 'none'"
         generated = request("GET", "/", {"X-Request-ID": "bad id; drop"})[0]
         assert re.fullmatch(r"[0-9a-f]{32}", generated.getheader("X-Request-ID"))
 

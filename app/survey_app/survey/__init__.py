@@ -159,9 +159,7 @@ def _unavailable(exc: Exception):
     current_app.logger.warning("survey: storage unavailable on %s %s: %s: %s", request.method,
                                request.path, type(exc).__name__, exc)
     if request.endpoint == "survey.form" and request.method == "POST":
-        q = current_questionnaire()
-        body, status = _render_form(q, q.validate(request.form).typed, {}, 503,
-                                    notice="unavailable")
+        body, status = _typed_answers_again("unavailable", 503)
     else:
         body, status = render_error(503)
     return body, status, {"Retry-After": "30"}

@@ -1,4 +1,4 @@
-"""Images over a real SSH connection (loopback sshd) into the local Docker Engine."""
+"""Images and the host lock over a real SSH connection (loopback sshd), local Docker."""
 
 from __future__ import annotations
 
@@ -54,3 +54,31 @@ def test_remote_images_ship_and_a_clear_error(conn) -> None:
     message = caught.value.message
     assert message.startswith(f"h1: image {MISSING} is not on the host, the host cannot pull")
     assert "this machine's Docker has no such image" in message
+
+
+def test_host_lock_serialises_runs(conn, tmp_path: Path) -> None:
+    """A second holder waits; it times out with a clear error; it gets the lock once free."""
+    import threading
+    import time
+
+    from survey_ctl.cluster.lock import host_lock
+
+    state = str(tmp_path / "state" / "pesquisa")
+    said: list[str] = []
+    with host_lock(conn, state, said.append):
+        with pytest.raises(HostError) as caught, host_lock(conn, state, said.append, wait=1):
+            pass
+        assert "could not take the lock" in caught.value.message
+        got = threading.Event()
+
+        def second() -> None:
+            with host_lock(conn, state, said.append, wait=30):
+                got.set()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(2.5)
+        assert not got.is_set()
+    thread.join(timeout=30)
+    assert got.is_set()
+    assert "waiting for another surveyctl run on this host to finish" in said
