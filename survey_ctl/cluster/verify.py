@@ -101,7 +101,7 @@ def _last_health(conn: HostConnection, name: str) -> str:
     return f": {output[:200]}" if output else ""
 
 
-NGINX_TIMEOUT = 25.0  # a backend Nginx saw fail is retried after fail_timeout (10 s)
+NGINX_TIMEOUT = 25.0  # a backend Nginx saw fail is retried after fail_timeout (5 s)
 
 
 def nginx_answers(conn: HostConnection, topo: Topology) -> Check:

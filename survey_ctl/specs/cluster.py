@@ -80,6 +80,15 @@ def app_host_port(topo: Topology, replica: int) -> int:
     return topo.app.port + replica - 1
 
 
+NEXT_SUFFIX = "-next"
+NEXT_PORT_OFFSET = 100  # the port slot of a replica's stand-in during `deploy`
+
+
+def app_next_port(topo: Topology, replica: int) -> int:
+    """The host port of replica `replica`'s stand-in container during a deploy."""
+    return app_host_port(topo, replica) + NEXT_PORT_OFFSET
+
+
 def app_backends(topo: Topology) -> list[str]:
     """`address:port` of every app container, in host order then replica order."""
     return [
@@ -108,8 +117,8 @@ def _secret_env(env: dict[str, str], secrets: dict[str, SecretFile], variable: s
     secrets[name] = SecretFile(target, value)
 
 
-def app_specs(topo: Topology, host: Host) -> list[ContainerSpec]:
-    """The `app.replicas` app containers of one app host."""
+def app_specs(topo: Topology, host: Host, image: str | None = None) -> list[ContainerSpec]:
+    """The `app.replicas` app containers of one app host (of `image`, default `app.image`)."""
     app = topo.app
     db_host, db_port = db_endpoint(topo)
     check = app.healthcheck
@@ -138,7 +147,7 @@ def app_specs(topo: Topology, host: Host) -> list[ContainerSpec]:
             _secret_env(env, secrets, variable, value)
         specs.append(with_hash(ContainerSpec(
             name=container_name(topo, "app", n),
-            image=app.image,
+            image=image or app.image,
             env=dict(sorted(env.items())),
             secret_files=secrets,
             ports=(PortBinding(host.address, app_host_port(topo, n), app.port),),
@@ -149,6 +158,16 @@ def app_specs(topo: Topology, host: Host) -> list[ContainerSpec]:
             labels=_labels(topo, "app"),
         )))
     return specs
+
+
+def next_app_spec(topo: Topology, spec: ContainerSpec, replica: int) -> ContainerSpec:
+    """The stand-in of an app container during a deploy: `<name>-next` on the next port."""
+    import dataclasses
+
+    address = spec.ports[0].host_ip
+    return with_hash(dataclasses.replace(
+        spec, name=spec.name + NEXT_SUFFIX,
+        ports=(PortBinding(address, app_next_port(topo, replica), topo.app.port),)))
 
 
 def redis_conf(topo: Topology) -> SecretStr:
@@ -181,7 +200,8 @@ def redis_spec(topo: Topology) -> ContainerSpec:
     ))
 
 
-def _nginx(topo: Topology, role: str, host: Host, http: bool, stream: bool) -> ContainerSpec:
+def _nginx(topo: Topology, role: str, host: Host, http: bool, stream: bool,
+           backends: list[str] | None = None) -> ContainerSpec:
     from survey_ctl.specs.nginx import render_nginx_conf
 
     ports = []
@@ -195,7 +215,8 @@ def _nginx(topo: Topology, role: str, host: Host, http: bool, stream: bool) -> C
         image=topo.lb.image,
         command=("nginx", "-c", NGINX_CONF, "-g", "daemon off;"),
         config_files={"nginx.conf": ConfigFile(
-            NGINX_CONF, render_nginx_conf(topo, http=http, stream=stream),
+            NGINX_CONF, render_nginx_conf(topo, http=http, stream=stream,
+                                                 backends=backends),
             reload=("nginx", "-c", NGINX_CONF, "-s", "reload"),
             check=("nginx", "-t", "-q", "-c", NGINX_CONF),
         )},
@@ -208,11 +229,14 @@ def _nginx(topo: Topology, role: str, host: Host, http: bool, stream: bool) -> C
     ))
 
 
-def nginx_spec(topo: Topology) -> ContainerSpec:
-    """Nginx on the lb host: the HTTP balancer, plus the MariaDB proxy if vpn is here."""
+def nginx_spec(topo: Topology, backends: list[str] | None = None) -> ContainerSpec:
+    """Nginx on the lb host: the HTTP balancer, plus the MariaDB proxy if vpn is here.
+
+    `backends` (`address:port`) replaces `app_backends(topo)` while a deploy swaps them.
+    """
     proxy = db_proxy_host(topo)
     here = proxy is not None and proxy.name == topo.lb_host.name
-    return _nginx(topo, "nginx", topo.lb_host, http=True, stream=here)
+    return _nginx(topo, "nginx", topo.lb_host, http=True, stream=here, backends=backends)
 
 
 def dbproxy_spec(topo: Topology) -> ContainerSpec | None:
@@ -251,12 +275,15 @@ def read_vpn_profile(topo: Topology) -> SecretStr:
     return SecretStr(topo.vpn.client_config.read_text(encoding="utf-8"))
 
 
-def cluster_specs(topo: Topology, vpn_profile: SecretStr | None) -> dict[str, list[ContainerSpec]]:
-    """Every host's desired containers, keyed by host name, in topology order."""
+def cluster_specs(topo: Topology, vpn_profile: SecretStr | None,
+                  app_image: str | None = None) -> dict[str, list[ContainerSpec]]:
+    """Every host's desired containers, keyed by host name, in topology order.
+
+    `app_image` (the release `deploy` recorded) replaces `app.image` for the apps."""
     specs: dict[str, list[ContainerSpec]] = {host.name: [] for host in topo.hosts}
     specs[topo.redis_host.name].append(redis_spec(topo))
     for host in topo.app_hosts:
-        specs[host.name].extend(app_specs(topo, host))
+        specs[host.name].extend(app_specs(topo, host, app_image))
     if topo.vpn_host is not None:
         assert vpn_profile is not None, "database.via vpn needs the VPN profile"
         vpn = vpn_spec(topo, vpn_profile)
@@ -277,8 +304,9 @@ def firewall_allowances(topo: Topology, host: Host) -> list[tuple[str, int, tupl
     guarded = []
     if "app" in host.roles:
         sources = (topo.lb_host.address,)
-        guarded += [(host.address, app_host_port(topo, n), sources)
-                    for n in range(1, topo.app.replicas + 1)]
+        guarded += [(host.address, port(topo, n), sources)
+                    for n in range(1, topo.app.replicas + 1)
+                    for port in (app_host_port, app_next_port)]
     apps = tuple(dict.fromkeys(h.address for h in topo.app_hosts))
     if host.name == topo.redis_host.name:
         guarded.append((host.address, topo.redis.port, apps))

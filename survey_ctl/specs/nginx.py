@@ -35,7 +35,8 @@ def _template() -> jinja2.Template:
     return env.from_string(source)
 
 
-def render_nginx_conf(topo: Topology, http: bool = True, stream: bool | None = None) -> str:
+def render_nginx_conf(topo: Topology, http: bool = True, stream: bool | None = None,
+                      backends: list[str] | None = None) -> str:
     """The nginx.conf text: the HTTP balancer (`http`) and/or the MariaDB proxy (`stream`).
 
     `stream` defaults to: the vpn host is the lb host (the proxy lives in the lb's Nginx).
@@ -45,7 +46,7 @@ def render_nginx_conf(topo: Topology, http: bool = True, stream: bool | None = N
     proxy = db_proxy_host(topo)
     if stream is None:
         stream = proxy is not None and proxy.name == topo.lb_host.name
-    backends = app_backends(topo)
+    backends = app_backends(topo) if backends is None else backends
     return _template().render(
         cluster=topo.cluster,
         http=http,

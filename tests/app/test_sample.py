@@ -95,3 +95,23 @@ def test_generated_passwords_differ_and_flags_exclude_each_other(app):
                                "--password-stdin"], input="whatever password\n")
     assert both.exit_code == 2
     assert "either" in both.output
+
+
+def test_set_password_resets_and_ends_open_sessions(app, client, make_app):
+    runner = app.test_cli_runner()
+    created = runner.invoke(args=["create-analyst", "lost@example.com", "--generate-password"])
+    old = created.stdout.splitlines()[1].rsplit(": ", 1)[1]
+    assert login(client, "lost@example.com", old).status_code == 302
+    assert client.get("/analysis").status_code == 200
+
+    reset = runner.invoke(args=["set-password", "lost@example.com", "--password-stdin"],
+                          input="a brand new passphrase\n")
+    assert reset.exit_code == 0, reset.output
+    assert "sessions have ended" in reset.stdout
+    assert client.get("/analysis").status_code == 302  # the open session ended
+    other = make_app().test_client()
+    assert login(other, "lost@example.com", old).status_code != 302
+    assert login(other, "lost@example.com", "a brand new passphrase").status_code == 302
+
+    unknown = runner.invoke(args=["set-password", "nobody@example.com", "--generate-password"])
+    assert unknown.exit_code == 1 and "no account" in unknown.output

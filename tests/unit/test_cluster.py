@@ -44,6 +44,10 @@ def test_apply_and_remove_scripts(tmp_path: Path) -> None:
         "8000 --ctdir ORIGINAL -s 192.168.56.10 -j RETURN",
         "-A SURVEYCTL-pesquisa -p tcp -m conntrack --ctorigdst 192.168.56.11 --ctorigdstport "
         "8000 --ctdir ORIGINAL -j DROP",
+        "-A SURVEYCTL-pesquisa -p tcp -m conntrack --ctorigdst 192.168.56.11 --ctorigdstport "
+        "8100 --ctdir ORIGINAL -s 192.168.56.10 -j RETURN",
+        "-A SURVEYCTL-pesquisa -p tcp -m conntrack --ctorigdst 192.168.56.11 --ctorigdstport "
+        "8100 --ctdir ORIGINAL -j DROP",
         f'-A SURVEYCTL-pesquisa -m comment --comment "{marker}" -j RETURN',
         "COMMIT",
         "SURVEYCTL_RULES",

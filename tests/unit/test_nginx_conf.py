@@ -91,10 +91,13 @@ http {
     gzip_types text/css text/plain text/xml application/javascript application/json
                image/svg+xml;
 
+    # One failure skips a backend for 5 s (its requests go to the next one), then it
+    # is tried again: a dead backend costs little, a restarted one is back soon.
+    # `surveyctl deploy` adds a new backend before it takes the old one out.
     upstream pesquisa_app {
         least_conn;
-        server 192.168.56.11:8000 max_fails=3 fail_timeout=10s;
-        server 192.168.56.12:8000 max_fails=3 fail_timeout=10s;
+        server 192.168.56.11:8000 max_fails=1 fail_timeout=5s;
+        server 192.168.56.12:8000 max_fails=1 fail_timeout=5s;
         keepalive 32;
     }
 
@@ -172,10 +175,10 @@ def test_round_robin_has_no_directive_and_tries_cap(tmp_path: Path) -> None:
     upstream = conf[conf.index("    upstream"):conf.index("    server {")]
     assert upstream == (
         "    upstream pesquisa_app {\n"
-        "        server 192.168.56.11:8000 max_fails=3 fail_timeout=10s;\n"
-        "        server 192.168.56.11:8001 max_fails=3 fail_timeout=10s;\n"
-        "        server 192.168.56.12:8000 max_fails=3 fail_timeout=10s;\n"
-        "        server 192.168.56.12:8001 max_fails=3 fail_timeout=10s;\n"
+        "        server 192.168.56.11:8000 max_fails=1 fail_timeout=5s;\n"
+        "        server 192.168.56.11:8001 max_fails=1 fail_timeout=5s;\n"
+        "        server 192.168.56.12:8000 max_fails=1 fail_timeout=5s;\n"
+        "        server 192.168.56.12:8001 max_fails=1 fail_timeout=5s;\n"
         "        keepalive 32;\n"
         "    }\n\n"
     )

@@ -32,22 +32,37 @@ def _read_password(from_stdin: bool, email: str) -> str:
     return password
 
 
+def _password_options(command):
+    """The ways to give a password: prompt (default), stdin, or generated."""
+    command = click.option(
+        "--generate-password", is_flag=True,
+        help="Generate a random password and print it once (change it after logging in).",
+    )(command)
+    return click.option("--password-stdin", is_flag=True,
+                        help="Read the password from the first line of standard input.")(command)
+
+
+def _chosen_password(email: str, password_stdin: bool, generate_password: bool) -> str:
+    if password_stdin and generate_password:
+        raise click.UsageError("use either --password-stdin or --generate-password")
+    if generate_password:
+        return secrets.token_urlsafe(15)  # 20 characters, ~120 bits
+    return _read_password(password_stdin, email)
+
+
+def _announce(password: str, generated: bool) -> None:
+    if generated:
+        click.echo(f"one-time password (shown only now; change it after logging in): {password}")
+
+
 @click.command("create-analyst")
 @with_appcontext
 @click.argument("email")
-@click.option("--password-stdin", is_flag=True,
-              help="Read the password from the first line of standard input.")
-@click.option("--generate-password", is_flag=True,
-              help="Generate a random password and print it once (change it after logging in).")
+@_password_options
 def create_analyst(email: str, password_stdin: bool, generate_password: bool) -> None:
     """Create an analyst account (the password is prompted for, never an argument)."""
-    if password_stdin and generate_password:
-        raise click.UsageError("use either --password-stdin or --generate-password")
     email = normalise_email(email)
-    if generate_password:
-        password = secrets.token_urlsafe(15)  # 20 characters, ~120 bits
-    else:
-        password = _read_password(password_stdin, email)
+    password = _chosen_password(email, password_stdin, generate_password)
     try:
         with db.transaction() as cur:
             cur.execute("INSERT INTO users (email, password_hash, role) "
@@ -58,8 +73,28 @@ def create_analyst(email: str, password_stdin: bool, generate_password: bool) ->
     except db.DatabaseUnavailable as exc:
         raise click.ClickException(f"database unavailable: {exc}") from None
     click.echo(f"analyst {email} created")
-    if generate_password:
-        click.echo(f"one-time password (shown only now; change it after logging in): {password}")
+    _announce(password, generate_password)
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("email")
+@_password_options
+def set_password(email: str, password_stdin: bool, generate_password: bool) -> None:
+    """Give an account a new password; its open sessions end (operator reset)."""
+    email = normalise_email(email)
+    password = _chosen_password(email, password_stdin, generate_password)
+    try:
+        with db.transaction() as cur:
+            found = cur.execute(
+                "UPDATE users SET password_hash = %s, password_changed_at = NOW(6) "
+                "WHERE email = %s", (hash_password(password), email))
+    except db.DatabaseUnavailable as exc:
+        raise click.ClickException(f"database unavailable: {exc}") from None
+    if not found:
+        raise click.ClickException(f"no account for {email}")
+    click.echo(f"password of {email} changed; its open sessions have ended")
+    _announce(password, generate_password)
 
 
 def _set_role(email: str, role: str) -> None:
@@ -92,4 +127,4 @@ def demote(email: str) -> None:
     _set_role(email, "respondent")
 
 
-COMMANDS = (create_analyst, promote, demote)
+COMMANDS = (create_analyst, set_password, promote, demote)
