@@ -7,13 +7,21 @@ live widgets only on a terminal; NO_COLOR is honoured (rich reads it itself).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-out = Console(highlight=False, soft_wrap=True)
+# Off a terminal (a pipe, a file, CI) rich would wrap tables at 80 columns: use COLUMNS,
+# else a width that keeps a dashboard row on one line.
+PIPE_WIDTH = 120
+out = Console(
+    highlight=False,
+    soft_wrap=True,
+    width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH,
+)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

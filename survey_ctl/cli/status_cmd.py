@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,6 +26,8 @@ def status(
     interval: Annotated[float, typer.Option(
         "--interval", "-n", min=0.5, help="Seconds between refreshes with --watch.")] = 2.0,
     as_json: JsonOption = False,
+    svg: Annotated[Path | None, typer.Option(
+        "--svg", help="Also save the dashboard as an SVG picture (for reports).")] = None,
 ) -> None:
     """Show the cluster's health: hosts, containers, balancer, Redis, MariaDB, VPN.
 
@@ -44,6 +47,8 @@ def status(
       surveyctl status --watch --interval 5
 
       surveyctl status --json | jq '.problems'
+
+      surveyctl status --svg dashboard.svg
     """
     from survey_ctl.checks.probes import Prober
     from survey_ctl.config import load_topology
@@ -55,6 +60,8 @@ def status(
         else:
             snapshot = _take(prober)
             _show(snapshot, as_json)
+            if svg is not None:
+                _save_svg(snapshot, svg)
             level = snapshot.level
     raise typer.Exit(0 if level == "ok" else 1)
 
@@ -78,6 +85,20 @@ def _show(snapshot: Snapshot, as_json: bool, compact: bool = False) -> None:
         console.print_json(document(snapshot))
     else:
         console.out.print(dashboard(snapshot))
+
+
+def _save_svg(snapshot: Snapshot, path: Path) -> None:
+    """Render the dashboard into an SVG file (rich's export; no secrets are in it)."""
+    import io
+
+    from rich.console import Console
+
+    from survey_ctl.checks.render import dashboard
+
+    recorder = Console(record=True, width=110, file=io.StringIO(), force_terminal=True)
+    recorder.print(dashboard(snapshot))
+    recorder.save_svg(str(path), title="surveyctl status")
+    console.success(f"dashboard saved to {path}")
 
 
 def _watch(prober: Prober, interval: float, as_json: bool) -> str:

@@ -135,9 +135,12 @@ def test_status_json_observes_everything_and_leaks_nothing(
 
 @pytest.mark.skipif(not _docker_works(), reason="needs the local Docker Engine")
 def test_status_dashboard_and_vpn_check(topology: Path, mariadb: MariaDBServer,
-                                        redis_server: RedisServer) -> None:
-    run = surveyctl("status", "-c", str(topology))
+                                        redis_server: RedisServer, tmp_path: Path) -> None:
+    picture = tmp_path / "dashboard.svg"
+    run = surveyctl("status", "-c", str(topology), "--svg", str(picture))
     assert run.code == 1, run.output
+    svg = picture.read_text()
+    assert svg.startswith("<svg") and "surveyctl&#160;status" in svg and "DOWN" in svg
     assert "✗ " in run.stdout and ": DOWN — " in run.stdout
     assert "hint: `surveyctl up` creates it" in run.stdout
     check = surveyctl("vpn", "check", "-c", str(topology))
@@ -148,7 +151,7 @@ def test_status_dashboard_and_vpn_check(topology: Path, mariadb: MariaDBServer,
     assert "first broken link: client container" in check.stdout
     assert "hint: start it with `surveyctl vpn up`" in check.stdout
     for secret in secrets(mariadb, redis_server):
-        assert secret not in run.output + check.output
+        assert secret not in run.output + check.output + svg
 
 
 def test_unreachable_host_is_down_fast(topology: Path) -> None:

@@ -99,7 +99,8 @@ def test_firewall_script_in_a_network_namespace(tmp_path: Path) -> None:
     if done.returncode and "Operation not permitted" in done.stderr:
         pytest.skip("no permission to make a network namespace")
     marker = firewall_rules(other, other.host("app1"))[-1][-3]
-    match = "-p tcp -m conntrack --ctorigdst 192.168.56.11 --ctorigdstport 9000 --ctdir ORIGINAL"
+    match, next_match = (f"-p tcp -m conntrack --ctorigdst 192.168.56.11 --ctorigdstport "
+                         f"{port} --ctdir ORIGINAL" for port in (9000, 9100))
     assert done.stdout.splitlines() == [
         "stale", "applied", "current", "applied",
         "-N SURVEYCTL-pesquisa",
@@ -107,6 +108,8 @@ def test_firewall_script_in_a_network_namespace(tmp_path: Path) -> None:
         "-A SURVEYCTL-pesquisa -i br-+ -j RETURN",
         f"-A SURVEYCTL-pesquisa -s 192.168.56.10/32 {match} -j RETURN",
         f"-A SURVEYCTL-pesquisa {match} -j DROP",
+        f"-A SURVEYCTL-pesquisa -s 192.168.56.10/32 {next_match} -j RETURN",
+        f"-A SURVEYCTL-pesquisa {next_match} -j DROP",
         f'-A SURVEYCTL-pesquisa -m comment --comment "{marker}" -j RETURN',
         "2", "removed", "1", "gone",
     ], done.stderr

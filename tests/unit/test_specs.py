@@ -287,7 +287,8 @@ def test_firewall_rules(topo: Topology) -> None:
 
     lb = [*head, *guard("192.168.56.10", 6379, apps), *guard("192.168.56.10", 3306, apps)]
     assert firewall_rules(topo, topo.host("lb")) == [*lb, last(lb)]
-    app1 = [*head, *guard("192.168.56.11", 8000, ["192.168.56.10"])]
+    app1 = [*head, *guard("192.168.56.11", 8000, ["192.168.56.10"]),
+            *guard("192.168.56.11", 8100, ["192.168.56.10"])]
     assert firewall_rules(topo, topo.host("app1")) == [*app1, last(app1)]
     assert firewall_marker(lb) != firewall_marker(app1)
     assert firewall_jump(topo) == (
