@@ -7,6 +7,7 @@ from survey_ctl.cli import app_cmd as app_cmd
 from survey_ctl.cli import cluster_cmd as cluster_cmd
 from survey_ctl.cli import config_cmd as config_cmd
 from survey_ctl.cli import db_cmd as db_cmd
+from survey_ctl.cli import deploy_cmd as deploy_cmd
 from survey_ctl.cli import lab_cmd as lab_cmd
 from survey_ctl.cli import status_cmd as status_cmd
 from survey_ctl.cli import vpn_cmd as vpn_cmd

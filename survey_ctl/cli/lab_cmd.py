@@ -161,3 +161,50 @@ def _shown(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+# ---------------------------------------------------------------- fan-out variant
+
+fanout_app = typer.Typer(
+    name="fanout",
+    help=(
+        "A fan-out lab beside the main one (own names, label, network, subnet and folder), "
+        "with many app hosts, for measuring how `up` and `status` grow (benchmarks/).\n\n"
+        "  surveyctl lab fanout up --app-hosts 24      # files in .lab-fanout24/\n\n"
+        "  surveyctl lab fanout down --app-hosts 24"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+lab_app.add_typer(fanout_app)
+AppHostsOption = Annotated[int, typer.Option("--app-hosts", "-n", help="Number of app hosts.")]
+NameOption = Annotated[str, typer.Option("--name", help="Name (default fanout<N>).")]
+SubnetOption = Annotated[str, typer.Option("--subnet", help="Default 172.31.(100+N).0/24.")]
+FanoutDirOption = Annotated[
+    Path | None, typer.Option("--dir", "-d", help="Folder for its files (default .lab-<name>).")
+]
+
+
+@fanout_app.command("up")
+def fanout_up_command(app_hosts: AppHostsOption = 24, name: NameOption = "",
+                      subnet: SubnetOption = "", lab_dir: FanoutDirOption = None) -> None:
+    """Build or repair a fan-out lab (lb, app1…appN, cloud)."""
+    from survey_ctl.lab import fanout
+
+    variant = fanout.Fanout(app_hosts, name, subnet)
+    result = fanout.up(variant, lab_dir or fanout.default_dir(variant))
+    console.success(f"fan-out lab {variant.name} ready ({result['hosts']} hosts) in "
+                    f"{result['seconds']:.0f} s")
+    console.out.print(f"surveyctl up -c {_shown(Path(result['topology']))}")
+
+
+@fanout_app.command("down")
+def fanout_down_command(app_hosts: AppHostsOption = 24, name: NameOption = "",
+                        subnet: SubnetOption = "", lab_dir: FanoutDirOption = None) -> None:
+    """Remove a fan-out lab's containers, network, volumes and files (not the main lab)."""
+    from survey_ctl.lab import fanout
+
+    variant = fanout.Fanout(app_hosts, name, subnet)
+    removed = fanout.down(variant, lab_dir or fanout.default_dir(variant))
+    console.success("fan-out lab removed: " + ", ".join(f"{len(v)} {k}"
+                                                         for k, v in removed.items()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from survey_ctl.cluster import firewall
+from survey_ctl.cluster import firewall, guard
 from survey_ctl.cluster.executor import HostPlan, remove_containers
 from survey_ctl.cluster.facts import cluster_resources
 from survey_ctl.cluster.lock import host_lock
@@ -55,6 +55,8 @@ def down_cluster(cluster: Cluster, volumes: bool) -> dict[str, HostReport]:
         with host_lock(conn, state_dir(conn.home(), cluster.topo.cluster), _say(conn.name)):
             return HostPlan(conn.name, prep=down_host(conn, cluster, volumes))
 
-    with cluster.pool() as pool:
+    with cluster.pool() as pool, \
+            guard.cluster_lock(pool.get(cluster.topo.lb_host.name), cluster.topo, "down"):
+        cluster.pin_release(pool)  # its image runs the firewall helper on the app hosts
         outcomes = pool.each(one)
     return _reports(outcomes)

@@ -3,6 +3,7 @@ facts, plan, apply; then the end-to-end checks and one report line per host."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,15 +12,18 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from survey_ctl import console
+from survey_ctl.cluster import guard
 from survey_ctl.cluster.executor import HostPlan, HostRun, plan_host
 from survey_ctl.cluster.facts import HostFacts, observe
 from survey_ctl.cluster.images import ShipProgress, ensure_images, local_image, transfer_for
 from survey_ctl.cluster.lock import host_lock
 from survey_ctl.cluster.verify import Check, verify
-from survey_ctl.errors import OperationError
+from survey_ctl.errors import OperationError, SurveyctlError
 from survey_ctl.remote.docker import state_dir
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from survey_ctl.config import Topology
     from survey_ctl.remote.ssh import HostConnection, HostPool
     from survey_ctl.specs.container import ContainerSpec
@@ -47,6 +51,8 @@ class Cluster:
 
     topo: Topology
     desired: dict[str, list[ContainerSpec]]
+    profile: SecretStr | None = None
+    release: str | None = None  # the app image `deploy` recorded, which `up` keeps
 
     @classmethod
     def load(cls, config: Path) -> Cluster:
@@ -56,14 +62,25 @@ class Cluster:
 
         topo = load_topology(config)
         profile = read_vpn_profile(topo) if topo.vpn_host is not None else None
-        return cls(topo, cluster_specs(topo, profile))
+        return cls(topo, cluster_specs(topo, profile), profile)
+
+    def pin_release(self, pool: HostPool) -> None:
+        """Desire the release `deploy` recorded on the lb host (if any) for the apps."""
+        from survey_ctl.cluster.deploy import read_releases
+        from survey_ctl.specs import cluster_specs
+
+        self.release = read_releases(pool.get(self.topo.lb_host.name), self.topo).current
+        if self.release:
+            console.info(f"app release {self.release} (recorded by `surveyctl deploy`)")
+            self.desired = cluster_specs(self.topo, self.profile, self.release)
 
     def built(self, build: bool, verbose: bool) -> dict[str, str]:
-        """Image name → ID of the images built here (built now if `build`)."""
+        """Image name → ID of the images built here (built now if `build`); a deployed
+        release is never rebuilt (it is shipped from here if the hosts lack it)."""
         from survey_ctl.cluster.images import build_app_image
 
         topo = self.topo
-        if topo.app.build is None:
+        if topo.app.build is None or self.release:
             return {}
         if build:
             return {topo.app.image: build_app_image(topo, verbose)}
@@ -83,33 +100,38 @@ def _say(host: str):
 
 def plan_cluster(cluster: Cluster) -> dict[str, HostReport]:
     """Each host's plan, read-only (images are not built, moved or pulled)."""
-    built = cluster.built(build=False, verbose=False)
-    named = {spec.image for specs in cluster.desired.values() for spec in specs} - set(built)
-    here = {name for name in named if local_image(name) is not None}
-
-    def one(conn: HostConnection) -> HostPlan:
-        specs = cluster.desired[conn.name]
-        facts = observe(conn, cluster.topo, specs)
-        moves = transfer_for(facts.images, built)
-        for name in set(moves.pull) & here:
-            moves.reasons[name] += "; shipped from here if the host cannot pull it"
-        ids = {**facts.image_ids(), **{n: built[n] for n in moves.ship if built.get(n)}}
-        return plan_host(cluster.topo, specs, facts, moves.describe(), ids)
-
     with cluster.pool() as pool:
+        with contextlib.suppress(SurveyctlError):  # an unreachable lb is reported below
+            cluster.pin_release(pool)
+        built = cluster.built(build=False, verbose=False)
+        named = {spec.image for specs in cluster.desired.values() for spec in specs} - set(built)
+        here = {name for name in named if local_image(name) is not None}
+
+        def one(conn: HostConnection) -> HostPlan:
+            specs = cluster.desired[conn.name]
+            facts = observe(conn, cluster.topo, specs)
+            moves = transfer_for(facts.images, built)
+            for name in set(moves.pull) & here:
+                moves.reasons[name] += "; shipped from here if the host cannot pull it"
+            ids = {**facts.image_ids(), **{n: built[n] for n in moves.ship if built.get(n)}}
+            return plan_host(cluster.topo, specs, facts, moves.describe(), ids)
+
         return _reports(pool.each(one))
 
 
-def up_cluster(cluster: Cluster, verbose: bool = False) -> tuple[dict[str, HostReport], float]:
-    """Build (while the hosts are read), converge every host in parallel, then verify;
-    the reports and the seconds it took."""
+def up_cluster(cluster: Cluster, verbose: bool = False,
+               command: str = "up") -> tuple[dict[str, HostReport], float]:
+    """Under the cluster lock: build (while the hosts are read), converge every host in
+    parallel, then verify; the reports and the seconds it took."""
     from concurrent.futures import ThreadPoolExecutor
 
     topo = cluster.topo
     started = time.monotonic()
 
-    with ThreadPoolExecutor(max_workers=1) as builder, cluster.pool() as pool, \
-            ShipProgress() as progress:
+    with cluster.pool() as pool, \
+            guard.cluster_lock(pool.get(topo.lb_host.name), topo, command), \
+            ThreadPoolExecutor(max_workers=1) as builder, ShipProgress() as progress:
+        cluster.pin_release(pool)
         build = builder.submit(cluster.built, True, verbose)  # while the hosts are read
 
         def one(conn: HostConnection) -> HostPlan:
@@ -130,7 +152,22 @@ def up_cluster(cluster: Cluster, verbose: bool = False) -> tuple[dict[str, HostR
         console.info(f"checking {', '.join(converged) or 'no host'}")
         for check in verify(pool, topo, cluster.desired, converged):
             reports[check.host].checks.append(check)
+        audit(pool, topo, command, reports)
     return reports, time.monotonic() - started
+
+
+def audit(pool: HostPool, topo: Topology, command: str, reports: dict[str, HostReport]) -> None:
+    """One audit record per reachable host: its changes and how it ended."""
+    def one(conn: HostConnection) -> None:
+        report = reports[conn.name]
+        changes = report.plan.lines() if report.plan else []
+        step = "; ".join(line for line in changes if not line.startswith("=")) or "no change"
+        result = "ok" if report.ok else "failed: " + (report.error or "; ".join(
+            f"{c.what}: {c.detail}" for c in report.checks if not c.ok))
+        guard.record(conn, topo, command, step, result)
+
+    opened = getattr(pool, "_connections", {})  # never reconnect to a host that failed
+    pool.each(one, [name for name in reports if name in opened and opened[name].alive])
 
 
 def _with_firewall(conn: HostConnection, topo: Topology, facts: HostFacts) -> HostFacts:

@@ -56,6 +56,15 @@ def engine() -> None:
         _engine(steps).close()
 
 
+@_docker_errors("building the lab images")
+def build_images() -> None:
+    """Build the lab's images that are missing or stale (what `up` does first)."""
+    with Steps() as steps:
+        client = _engine(steps)
+        images.ensure_images(client, steps, host_tools.repo_root() / "stacks")
+        client.close()
+
+
 @_docker_errors("building the lab")
 def up(lab_dir: Path) -> dict[str, Any]:
     """Build or repair the lab, write its files into `lab_dir`; returns a summary."""

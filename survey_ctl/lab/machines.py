@@ -325,9 +325,10 @@ def _existing(client: docker.DockerClient, host: Host):
     return container
 
 
-def lab_objects(client: docker.DockerClient) -> dict[str, list[str]]:
-    """Names of every container, network and volume labelled as the lab's."""
-    only = {"label": f"{LABEL}={LAB_NAME}"}
+def lab_objects(client: docker.DockerClient, lab: str = LAB_NAME) -> dict[str, list[str]]:
+    """Names of every container, network and volume labelled as the lab's (`lab`: the
+    label's value; a fan-out lab has its own)."""
+    only = {"label": f"{LABEL}={lab}"}
     return {
         "containers": sorted(c.name for c in client.containers.list(all=True, filters=only)),
         "networks": sorted(n.name for n in client.networks.list(filters=only)),
@@ -335,9 +336,9 @@ def lab_objects(client: docker.DockerClient) -> dict[str, list[str]]:
     }
 
 
-def remove_all(client: docker.DockerClient) -> dict[str, list[str]]:
+def remove_all(client: docker.DockerClient, lab: str = LAB_NAME) -> dict[str, list[str]]:
     """Remove every container, network and volume labelled as the lab's; returns their names."""
-    found = lab_objects(client)
+    found = lab_objects(client, lab)
     for name in found["containers"]:
         client.containers.get(name).remove(force=True, v=True)
     for name in found["networks"]:

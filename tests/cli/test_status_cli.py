@@ -227,15 +227,20 @@ def test_watch_json_prints_one_document_per_line(topology: Path, fake_watch) -> 
     assert [json.loads(line)["verdict"] for line in lines] == ["ok", "ok"]
 
 
-def _image_here(name: str) -> bool:
-    return _docker_works() and subprocess.run(
-        ["docker", "image", "inspect", name], capture_output=True).returncode == 0
+VPN_IMAGE = "surveyctl-lab/openvpn:latest"  # one of the lab's images
 
 
-VPN_IMAGE = "surveyctl-lab/openvpn:latest"  # built by `surveyctl lab up`
+@pytest.fixture(scope="module")
+def lab_images() -> None:
+    """The lab's images on this machine's engine (built if missing, as `lab up` does)."""
+    if not _docker_works():
+        pytest.skip("needs the local Docker Engine")
+    from survey_ctl.lab.lifecycle import build_images
+
+    build_images()
 
 
-@pytest.mark.skipif(not _image_here(VPN_IMAGE), reason=f"needs {VPN_IMAGE} on this engine")
+@pytest.mark.usefixtures("lab_images")
 def test_vpn_up_creates_a_missing_client_then_down_stops_it(topology: Path) -> None:
     """The create path of `vpn up` (the executor's code) on a real engine; the profile is
     no real one, so the tunnel never comes up and `vpn up` says so."""

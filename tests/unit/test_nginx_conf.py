@@ -99,6 +99,8 @@ http {
         server 192.168.56.11:8000 max_fails=1 fail_timeout=5s;
         server 192.168.56.12:8000 max_fails=1 fail_timeout=5s;
         keepalive 32;
+        # Under gunicorn's keepalive (5 s): Nginx, not the app, closes idle connections.
+        keepalive_timeout 4s;
     }
 
     server {
@@ -132,11 +134,16 @@ http {
             proxy_set_header X-Forwarded-Host $host;
             proxy_set_header X-Request-ID $surveyctl_request_id;
             proxy_connect_timeout 2s;
-            proxy_read_timeout 30s;
-            # A failed or overloaded backend passes the request to the next one. Only
-            # idempotent requests are retried: without `non_idempotent` in this list,
-            # Nginx never resends a POST, PATCH or LOCK to a second backend.
-            proxy_next_upstream error timeout http_502 http_503 http_504;
+            # Longer than the app's own MariaDB timeout (30 s), so a slow shared
+            # dependency ends in the app's 503 page: a read timeout here would count
+            # against every backend at once and mark them all down.
+            proxy_read_timeout 35s;
+            # A failed backend passes the request to the next one. Only idempotent
+            # requests are retried: without `non_idempotent` in this list, Nginx never
+            # resends a POST, PATCH or LOCK to a second backend. Not http_503: that is
+            # the app saying Redis or MariaDB is down (the same for every backend), and
+            # counting it as a failure marks every backend down ("no live upstreams").
+            proxy_next_upstream error timeout http_502 http_504;
             proxy_next_upstream_tries 2;
             proxy_next_upstream_timeout 10s;
         }
@@ -180,6 +187,8 @@ def test_round_robin_has_no_directive_and_tries_cap(tmp_path: Path) -> None:
         "        server 192.168.56.12:8000 max_fails=1 fail_timeout=5s;\n"
         "        server 192.168.56.12:8001 max_fails=1 fail_timeout=5s;\n"
         "        keepalive 32;\n"
+        "        # Under gunicorn's keepalive (5 s): Nginx, not the app, closes idle connections.\n"
+        "        keepalive_timeout 4s;\n"
         "    }\n\n"
     )
     assert "proxy_next_upstream_tries 3;" in conf
@@ -314,7 +323,7 @@ def test_live_nginx_headers_retries_and_no_post_retry(tmp_path: Path) -> None:
     conf = conf.replace("access_log /dev/stdout surveyctl;",
                         f"access_log {tmp_path}/access.log surveyctl;")
     good, good_seen = _backend(app_port, "good", 200)
-    bad, bad_seen = _backend(app_port + 1, "bad", 503)
+    bad, bad_seen = _backend(app_port + 1, "bad", 502)
     nginx = start_nginx(conf, tmp_path)
     try:
         def request(method: str, path: str = "/", headers: dict | None = None):
@@ -334,7 +343,7 @@ def test_live_nginx_headers_retries_and_no_post_retry(tmp_path: Path) -> None:
         health, body = request("GET", "/nginx-health")
         assert (health.status, body) == (200, b"ok\n")
 
-        for _ in range(4):  # GETs that meet the 503 backend go on to the good one
+        for _ in range(4):  # GETs that meet the failing backend go on to the good one
             response, body = request("GET", "/survey", {"X-Forwarded-For": "6.6.6.6",
                                                         "X-Request-ID": "req-1"})
             assert response.status == 200 and response.getheader("X-Served-By") == "good"
@@ -357,10 +366,10 @@ def test_live_nginx_headers_retries_and_no_post_retry(tmp_path: Path) -> None:
         statuses = [request("POST", "/answer")[0].status for _ in range(2)]
         posts = [s for s in good_seen + bad_seen if s[0] == "POST"]
         assert len(posts) == 2  # each POST reached exactly one backend: never retried
-        assert statuses.count(503) == len([p for p in bad_seen if p[0] == "POST"])
+        assert statuses.count(502) == len([p for p in bad_seen if p[0] == "POST"])
         log = (tmp_path / "access.log").read_text()
         assert re.search(r"upstream=127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+ "
-                         r"upstream_status=503, 200 request_time=", log)
+                         r"upstream_status=502, 200 request_time=", log)
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
