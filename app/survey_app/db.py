@@ -28,8 +28,8 @@ def connect(settings: Settings) -> pymysql.connections.Connection:
             charset="utf8mb4",
             autocommit=False,
             connect_timeout=settings.db_connect_timeout,
-            read_timeout=30,
-            write_timeout=30,
+            read_timeout=settings.db_io_timeout,
+            write_timeout=settings.db_io_timeout,
             cursorclass=pymysql.cursors.DictCursor,
         )
     except pymysql.err.OperationalError as exc:

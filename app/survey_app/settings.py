@@ -56,6 +56,10 @@ class Settings:
     db_user: str = "survey"
     db_password: str = field(default="", repr=False)
     db_connect_timeout: int = 5
+    # Seconds one MariaDB read or write may wait: well under Nginx's proxy_read_timeout
+    # (35 s) and gunicorn's worker timeout (30 s), so a query stuck on a dropped tunnel
+    # ends in the app's 503 page (answers kept), not in a proxy error.
+    db_io_timeout: int = 10
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_password: str | None = field(default=None, repr=False)
@@ -94,6 +98,7 @@ class Settings:
             db_user=env_value("SURVEY_DB_USER", env, "survey") or "survey",
             db_password=env_value("SURVEY_DB_PASSWORD", env, "") or "",
             db_connect_timeout=_int("SURVEY_DB_CONNECT_TIMEOUT", env, 5),
+            db_io_timeout=_int("SURVEY_DB_IO_TIMEOUT", env, 10),
             redis_host=env_value("SURVEY_REDIS_HOST", env, "127.0.0.1") or "127.0.0.1",
             redis_port=_int("SURVEY_REDIS_PORT", env, 6379),
             redis_password=env_value("SURVEY_REDIS_PASSWORD", env) or None,

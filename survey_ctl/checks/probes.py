@@ -207,13 +207,16 @@ def _replace(facts: T, **changes: Any) -> T:
 class Prober:
     """Takes snapshots of one cluster; keeps one SSH connection per host between them."""
 
-    def __init__(self, topo: Topology, pool: HostPool | None = None) -> None:
+    def __init__(self, topo: Topology, pool: HostPool | None = None,
+                 connect_timeout: float | None = None) -> None:
+        """`connect_timeout` caps each host's `ssh.connect_timeout` (a quick verdict)."""
         from pydantic import SecretStr
 
         from survey_ctl.remote.ssh import HostPool
         from survey_ctl.specs import cluster_specs, container_name
 
         self.topo = topo
+        self.connect_timeout = connect_timeout
         self.connect_s: dict[str, float] = {}
         self.pool = pool or HostPool(topo.hosts, connector=self._connect)
         specs = cluster_specs(topo, SecretStr("") if topo.vpn_host else None)
@@ -239,6 +242,9 @@ class Prober:
     def _connect(self, host: Host) -> HostConnection:
         from survey_ctl.remote.ssh import connect
 
+        if self.connect_timeout is not None and self.connect_timeout < host.ssh.connect_timeout:
+            host = host.with_ssh(host.ssh.model_copy(
+                update={"connect_timeout": self.connect_timeout}))
         started = time.monotonic()
         connection = connect(host)
         self.connect_s[host.name] = time.monotonic() - started

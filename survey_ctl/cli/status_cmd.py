@@ -28,6 +28,9 @@ def status(
     as_json: JsonOption = False,
     svg: Annotated[Path | None, typer.Option(
         "--svg", help="Also save the dashboard as an SVG picture (for reports).")] = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=0.5, help="Seconds to wait for a host's SSH before calling it down "
+        "(at most the topology's ssh.connect_timeout).")] = 3.0,
 ) -> None:
     """Show the cluster's health: hosts, containers, balancer, Redis, MariaDB, VPN.
 
@@ -49,12 +52,14 @@ def status(
       surveyctl status --json | jq '.problems'
 
       surveyctl status --svg dashboard.svg
+
+      surveyctl status --timeout 10    # slow links: wait longer before "unreachable"
     """
     from survey_ctl.checks.probes import Prober
     from survey_ctl.config import load_topology
 
     topology = load_topology(config)
-    with Prober(topology) as prober:
+    with Prober(topology, connect_timeout=timeout) as prober:
         if watch:
             level = _watch(prober, interval, as_json)
         else:

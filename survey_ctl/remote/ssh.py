@@ -61,7 +61,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-MAX_PARALLEL = 8
+# Hosts worked at once. The work is I/O-bound (handshakes, round trips), so one wave
+# covers a few dozen hosts; sshd's MaxStartups (10:30:100) is per host, not shared.
+MAX_PARALLEL = 32
 DEFAULT_TIMEOUT = 120.0
 KEEPALIVE_SECONDS = 15
 _CHUNK = 65536
@@ -306,6 +308,7 @@ def connect(host: Host) -> HostConnection:
             hostname=host.address, port=settings.port, username=settings.user, pkey=pkey,
             sock=sock, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
             channel_timeout=timeout, allow_agent=pkey is None, look_for_keys=False,
+            transport_factory=_aead_first_transport,
         )
     except HostError:
         client.close()
@@ -338,6 +341,19 @@ def connect(host: Host) -> HostConnection:
     assert transport is not None
     transport.set_keepalive(KEEPALIVE_SECONDS)
     return HostConnection(host, client)
+
+
+def _aead_first_transport(sock: Any, **kwargs: Any) -> paramiko.Transport:
+    """A transport that offers AES-GCM first: one pass per packet instead of AES-CTR plus
+    a separate HMAC, about 1.3x the throughput when shipping images. Only the order
+    changes: a server without AES-GCM still gets the other ciphers."""
+    import paramiko
+
+    transport = paramiko.Transport(sock, **kwargs)
+    options = transport.get_security_options()
+    aead = tuple(name for name in options.ciphers if "-gcm@" in name)
+    options.ciphers = aead + tuple(name for name in options.ciphers if name not in aead)
+    return transport
 
 
 # ---------------------------------------------------------------- the connection

@@ -223,8 +223,10 @@ def _nginx(topo: Topology, role: str, host: Host, http: bool, stream: bool,
         ports=tuple(ports),
         network=topo.cluster,
         network_aliases=(role,),
+        # Docker runs the first check one interval after the start: a short interval
+        # keeps `up` from waiting on it (the check is a signal 0, nearly free).
         healthcheck=Healthcheck(("CMD-SHELL", "kill -0 \"$(cat /run/nginx.pid)\""),
-                                5.0, 3.0, 3),
+                                2.0, 3.0, 3),
         labels=_labels(topo, role),
     ))
 

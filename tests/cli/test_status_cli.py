@@ -167,6 +167,29 @@ def test_unreachable_host_is_down_fast(topology: Path) -> None:
     assert document["containers"] == []
 
 
+def test_silent_host_is_down_within_the_status_timeout(topology: Path) -> None:
+    """A port that takes the TCP connection but never speaks SSH (a frozen host): with
+    --timeout 1, status gives up on it after about 1 s, not the topology's 5 s."""
+    import socket
+    import time
+
+    silent = socket.create_server(("127.0.0.1", 0))  # listens, never accepts nor answers
+    try:
+        data = yaml.safe_load(topology.read_text())
+        data["hosts"][0]["ssh"]["port"] = silent.getsockname()[1]
+        topology.write_text(yaml.safe_dump(data))
+        started = time.monotonic()
+        run = surveyctl("status", "-c", str(topology), "--json", "--timeout", "1")
+        seconds = time.monotonic() - started
+    finally:
+        silent.close()
+    assert run.code == 1, run.output
+    document = json.loads(run.stdout)
+    assert document["verdict"] == "down"
+    assert document["problems"][0]["section"] == "hosts"
+    assert seconds < 4.5, f"status took {seconds:.1f} s: the 1 s cap was not applied"
+
+
 def test_topology_error_exits_2(tmp_path: Path) -> None:
     run = surveyctl("status", "-c", str(tmp_path / "missing.yaml"))
     assert run.code == 2
@@ -240,6 +263,8 @@ def lab_images() -> None:
     build_images()
 
 
+# The timeout covers the fixture too: a cold build of the lab images takes minutes.
+@pytest.mark.timeout(900)
 @pytest.mark.usefixtures("lab_images")
 def test_vpn_up_creates_a_missing_client_then_down_stops_it(topology: Path) -> None:
     """The create path of `vpn up` (the executor's code) on a real engine; the profile is

@@ -134,7 +134,7 @@ http {
             proxy_set_header X-Forwarded-Host $host;
             proxy_set_header X-Request-ID $surveyctl_request_id;
             proxy_connect_timeout 2s;
-            # Longer than the app's own MariaDB timeout (30 s), so a slow shared
+            # Longer than the app's own MariaDB timeout (10 s), so a slow shared
             # dependency ends in the app's 503 page: a read timeout here would count
             # against every backend at once and mark them all down.
             proxy_read_timeout 35s;

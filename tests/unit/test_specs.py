@@ -179,7 +179,7 @@ def test_nginx_spec(topo: Topology) -> None:
         ports=(PortBinding("0.0.0.0", 80, 80), PortBinding("192.168.56.10", 3306, 3306)),
         network="pesquisa",
         network_aliases=("nginx",),
-        healthcheck=Healthcheck(("CMD-SHELL", 'kill -0 "$(cat /run/nginx.pid)"'), 5.0, 3.0, 3),
+        healthcheck=Healthcheck(("CMD-SHELL", 'kill -0 "$(cat /run/nginx.pid)"'), 2.0, 3.0, 3),
         labels=_labels("nginx", spec),
     )
     assert "stream {" in spec.config_files["nginx.conf"].content

@@ -198,6 +198,13 @@ def test_silent_server_times_out(sshd: SSHServer, known: Path) -> None:
         listener.close()
 
 
+def test_openssh_server_negotiates_aes_gcm(sshd: SSHServer, known: Path) -> None:
+    """AES-GCM is offered first (image shipping's throughput); OpenSSH accepts it."""
+    with connect(ssh_host(sshd, known)) as conn:
+        assert conn.transport.local_cipher.startswith("aes128-gcm")
+        assert conn.transport.remote_cipher.startswith("aes128-gcm")
+
+
 def test_stdin_reaches_the_command(sshd: SSHServer, known: Path) -> None:
     payload = bytes(range(256)) * 8192  # 2 MiB, larger than any channel window
     with connect(ssh_host(sshd, known)) as conn:
