@@ -85,6 +85,14 @@ class Releases:
                              hint="give the new image a new tag (--version), or deploy "
                              "the recorded image")
 
+    def or_baseline(self, image: str, image_id: str | None) -> Releases:
+        """This record, or before the first deploy, one whose current release is the
+        image `up` runs (`app.image`, when the hosts have it), so `rollback` can return
+        to it (pure)."""
+        if self.current is not None or not image_id:
+            return self
+        return Releases(image, [], {image: image_id})
+
     def dropped(self) -> list[str]:
         """Releases past the last `KEEP` (their images may go)."""
         return self.previous[KEEP - 1:]
@@ -286,7 +294,10 @@ def deploy_cluster(cluster: Cluster, command: str, image: str | None = None,
     with cluster.pool() as pool:
         lb = pool.get(topo.lb_host.name)
         with guard.cluster_lock(lb, topo, command):
-            releases = read_releases(lb, topo)
+            first_app = pool.get(topo.app_hosts[0].name)
+            running = remote_images(first_app, [topo.app.image])[topo.app.image]
+            releases = read_releases(lb, topo).or_baseline(
+                topo.app.image, running.id if isinstance(running, ImageFact) else None)
             if rollback:
                 if not releases.previous:
                     raise OperationError("no previous release to roll back to",
@@ -307,7 +318,7 @@ def deploy_cluster(cluster: Cluster, command: str, image: str | None = None,
             for host in topo.app_hosts:
                 for n, spec in enumerate(app_specs(topo, host, tag), start=1):
                     deployer.replica(host, spec, n)
-            host_id = remote_images(pool.get(topo.app_hosts[0].name), [tag])[tag]
+            host_id = remote_images(first_app, [tag])[tag]
             after = releases.after(tag, host_id.id if host_id else image_id)
             if rollback:  # the release rolled back from is not offered again
                 after.previous = [t for t in after.previous if t != releases.current]

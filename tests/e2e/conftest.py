@@ -37,8 +37,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that take the lab down run last, after every other e2e test."""
-    items.sort(key=lambda item: item.get_closest_marker(LAST) is not None)
+    """Among the end-to-end tests, test_lab.py first (it checks the bare lab: no cluster,
+    no VPN client yet) and the one that takes the lab down last; otherwise as collected."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker(LAST) is not None:
+            return 3
+        if "e2e" not in item.path.parts:
+            return 0
+        return 1 if item.path.name == "test_lab.py" else 2
+
+    items.sort(key=rank)
 
 
 def surveyctl(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

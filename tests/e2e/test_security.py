@@ -10,6 +10,7 @@ published to everyone; security headers on every answer, Nginx's own errors incl
 from __future__ import annotations
 
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -107,6 +108,13 @@ def test_security_headers_on_every_answer(lab: Lab, cluster_up: ClusterUp) -> No
             lab.ssh(host, "docker start pesquisa-app-1")
     done = surveyctl("up", *_config(lab), timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+    # Both backends were killed under Nginx: its workers may still hold keep-alive
+    # connections to the dead processes. Leave once it serves cleanly again, so the
+    # next tests start from a settled cluster.
+    deadline = time.monotonic() + 30
+    while [_get("/healthz")[0] for _ in range(6)] != [200] * 6:
+        assert time.monotonic() < deadline, "Nginx did not settle after the backends restarted"
+        time.sleep(1)
     assert {name: status for name, (status, _) in answers.items()} == {
         "200": 200, "404": 404, "413": 413, "502": 502}
     for name, (_, headers) in answers.items():

@@ -36,6 +36,17 @@ def test_releases_record_keeps_the_previous_ones_and_their_ids() -> None:
     assert Releases.parse(b"not json") == Releases()
 
 
+def test_before_the_first_deploy_the_release_is_what_up_runs() -> None:
+    baseline = Releases().or_baseline("app:latest", "sha256:0")
+    assert baseline == Releases("app:latest", [], {"app:latest": "sha256:0"})
+    after = baseline.after("app:v1", "sha256:1")  # so `rollback` has somewhere to go
+    assert (after.current, after.previous) == ("app:v1", ["app:latest"])
+    assert after.ids == {"app:latest": "sha256:0", "app:v1": "sha256:1"}
+    recorded = Releases("app:v1", ["app:v0"], {})
+    assert recorded.or_baseline("app:latest", "sha256:0") is recorded  # deploys on record
+    assert Releases().or_baseline("app:latest", None) == Releases()  # nothing runs yet
+
+
 def test_a_release_tag_may_not_change_its_image() -> None:
     releases = Releases().after("app:v1", "sha256:1")
     releases.check_immutable("app:v1", "sha256:1")

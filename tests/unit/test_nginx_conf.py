@@ -122,30 +122,40 @@ http {
             return 200 "ok\\n";
         }
 
+        # How every location below reaches the app backends.
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        # Exactly one proxy hop: overwrite what the client sent, never append to it.
+        proxy_set_header X-Forwarded-For $remote_addr;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Forwarded-Host $host;
+        proxy_set_header X-Request-ID $surveyctl_request_id;
+        proxy_connect_timeout 2s;
+        # Longer than the app's own MariaDB timeout (10 s), so a slow shared
+        # dependency ends in the app's 503 page: a read timeout here would count
+        # against every backend at once and mark them all down.
+        proxy_read_timeout 35s;
+        # A failed backend passes the request to the next one. Only idempotent
+        # requests are retried: without `non_idempotent` in this list, Nginx never
+        # resends a POST, PATCH or LOCK to a second backend (/survey below does). Not
+        # http_503: that is the app saying Redis or MariaDB is down (the same for every
+        # backend), and counting it as a failure marks every backend down.
+        proxy_next_upstream error timeout http_502 http_504;
+        proxy_next_upstream_tries 2;
+        proxy_next_upstream_timeout 10s;
+
         location / {
             proxy_pass http://pesquisa_app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            # Exactly one proxy hop: overwrite what the client sent, never append to it.
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Request-ID $surveyctl_request_id;
-            proxy_connect_timeout 2s;
-            # Longer than the app's own MariaDB timeout (10 s), so a slow shared
-            # dependency ends in the app's 503 page: a read timeout here would count
-            # against every backend at once and mark them all down.
-            proxy_read_timeout 35s;
-            # A failed backend passes the request to the next one. Only idempotent
-            # requests are retried: without `non_idempotent` in this list, Nginx never
-            # resends a POST, PATCH or LOCK to a second backend. Not http_503: that is
-            # the app saying Redis or MariaDB is down (the same for every backend), and
-            # counting it as a failure marks every backend down ("no live upstreams").
-            proxy_next_upstream error timeout http_502 http_504;
-            proxy_next_upstream_tries 2;
-            proxy_next_upstream_timeout 10s;
+        }
+
+        # The answer form: storing an answer is an upsert of the account's one response
+        # (its choices replaced in the same transaction), so a POST that a dying backend
+        # dropped is resent to the next one: a repeat stores the same answer again.
+        location = /survey {
+            proxy_pass http://pesquisa_app;
+            proxy_next_upstream error timeout http_502 http_504 non_idempotent;
         }
     }
 }
@@ -367,6 +377,14 @@ def test_live_nginx_headers_retries_and_no_post_retry(tmp_path: Path) -> None:
         posts = [s for s in good_seen + bad_seen if s[0] == "POST"]
         assert len(posts) == 2  # each POST reached exactly one backend: never retried
         assert statuses.count(502) == len([p for p in bad_seen if p[0] == "POST"])
+        # An answer (POST /survey, an upsert per account) is resent to the next backend.
+        # After fail_timeout (5 s) the failing backend is tried again; each worker keeps
+        # its own round-robin state, so a few POSTs make sure one meets it.
+        time.sleep(5.5)
+        for _ in range(6):
+            response = request("POST", "/survey")[0]
+            assert (response.status, response.getheader("X-Served-By")) == (200, "good")
+        assert [p[1] for p in bad_seen if p[0] == "POST"].count("/survey") >= 1
         log = (tmp_path / "access.log").read_text()
         assert re.search(r"upstream=127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+ "
                          r"upstream_status=502, 200 request_time=", log)
