@@ -37,15 +37,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Among the end-to-end tests, test_lab.py first (it checks the bare lab: no cluster,
-    no VPN client yet) and the one that takes the lab down last; otherwise as collected."""
+    """Among the end-to-end tests: test_lab.py first (it checks the bare lab: no cluster,
+    no VPN client yet), test_reliability.py (it stops, cuts and kills things) after the
+    tests that want a calm cluster, and the one that takes the lab down last."""
+    order = {"test_lab.py": 1, "test_reliability.py": 3}
 
     def rank(item: pytest.Item) -> int:
         if item.get_closest_marker(LAST) is not None:
-            return 3
+            return 4
         if "e2e" not in item.path.parts:
             return 0
-        return 1 if item.path.name == "test_lab.py" else 2
+        return order.get(item.path.name, 2)
 
     items.sort(key=rank)
 

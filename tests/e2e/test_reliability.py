@@ -112,6 +112,7 @@ def test_a_deploy_under_load_loses_nothing(lab: Lab, load) -> None:
     stored = _stored(lab, run)
     _record("a_deploy", run, stored, deploy_seconds=round(deploy_s, 1))
     assert run.failed() == [], run.failed()[:5]
+    assert 503 not in run.statuses, run.statuses  # nothing was down: no "try again" page
     assert run.acknowledged >= USERS // 2
     assert stored == run.acknowledged
     plan = surveyctl("plan", *_config(lab), timeout=300)
@@ -242,10 +243,9 @@ def test_c_vpn_cut_under_load(lab: Lab, load) -> None:
     run = gen.wait()
     assert up.returncode == 0, up.stdout + up.stderr
     stored = _stored(lab, run)
-    # Requests in flight when the tunnel drops (or while it comes back) wait on a dead
-    # MariaDB connection (the app's read timeout, 30 s) longer than Nginx waits
-    # (proxy_read_timeout 10 s): those few end 504 (docs/reliability.md). The others
-    # get the app's 503 page; no 500, no 502, no connection error.
+    # A request in flight when the tunnel drops waits on a dead MariaDB connection for
+    # the app's I/O timeout (10 s, under Nginx's 35 s and the client's 30 s), then gets
+    # the app's 503 page like the others: no 500, no 502, no 504, no connection error.
     in_flight = run.failed(0, down_done)
     _record("c_vpn_cut", run, stored, vpn_check_seconds=round(check_s, 1),
             vpn_check_exit=check.returncode, vpn_down_at=round(down_at, 1),
@@ -253,7 +253,7 @@ def test_c_vpn_cut_under_load(lab: Lab, load) -> None:
     assert check.returncode == 1 and check_s <= 10, check.stdout + check.stderr
     assert "MariaDB" in check.stdout + check.stderr
     assert run.statuses.get(503, 0) > 0
-    assert {r.status for r in run.failed()} <= {504}, run.failed()[:5]
+    assert run.failed() == [], run.failed()[:5]
     assert stored == run.acknowledged
 
 
