@@ -51,7 +51,7 @@ from survey_ctl.specs.container import LABEL_CLUSTER
 
 if TYPE_CHECKING:
     from survey_ctl.config import Host, Topology
-    from survey_ctl.remote.ssh import HostConnection, HostPool
+    from survey_ctl.remote.ssh import HostConnection, HostPool, Outcome
 
 T = TypeVar("T")
 PROBE_TIMEOUT = 5.0  # seconds, for each network probe
@@ -105,47 +105,50 @@ def _recv_until(channel: Any, done: Callable[[bytes], bool], limit: int = 1 << 2
     return data
 
 
-def _tunnel_error(exc: Exception, host: str, address: str, port: int) -> str:
+def _tunnel_error(exc: Exception, host: str, address: str, port: int,
+                  timeout: float = PROBE_TIMEOUT) -> str:
     """A short reason for a probe that failed: could not connect, timed out, or else."""
     if isinstance(exc, SurveyctlError):
         # paramiko's reason text is unreliable when channels fail concurrently.
         return f"cannot connect to {address}:{port} from {host}"
     if isinstance(exc, socket.timeout | TimeoutError):
-        return f"no answer from {address}:{port} within {PROBE_TIMEOUT:g} s"
+        return f"no answer from {address}:{port} within {timeout:g} s"
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
-def http_get(conn: HostConnection, address: str, port: int, path: str) -> HttpProbe:
+def http_get(conn: HostConnection, address: str, port: int, path: str,
+             timeout: float = PROBE_TIMEOUT) -> HttpProbe:
     """GET `path` from `address:port`, connecting from the host of `conn`."""
     started = time.monotonic()
     request = (f"GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: surveyctl-status\r\n"
                "Connection: close\r\n\r\n").encode()
     try:
-        channel = conn.open_tunnel(address, port, timeout=PROBE_TIMEOUT)
+        channel = conn.open_tunnel(address, port, timeout=timeout)
     except SurveyctlError as exc:
-        return HttpProbe(error=_tunnel_error(exc, conn.name, address, port))
+        return HttpProbe(error=_tunnel_error(exc, conn.name, address, port, timeout))
     try:
-        channel.settimeout(PROBE_TIMEOUT)
+        channel.settimeout(timeout)
         channel.sendall(request)
         head = _recv_until(channel, lambda data: b"\r\n\r\n" in data, 65536)
         status, headers = parse_http_head(head)
         return HttpProbe(status, headers.get("x-served-by"), time.monotonic() - started)
     except (OSError, ValueError) as exc:
-        return HttpProbe(error=_tunnel_error(exc, conn.name, address, port))
+        return HttpProbe(error=_tunnel_error(exc, conn.name, address, port, timeout))
     finally:
         channel.close()
 
 
-def redis_ping(conn: HostConnection, address: str, port: int, password: str) -> RedisFacts:
+def redis_ping(conn: HostConnection, address: str, port: int, password: str,
+               timeout: float = PROBE_TIMEOUT) -> RedisFacts:
     """AUTH, PING and INFO server over a connection the redis host makes to Redis."""
     endpoint = f"{address}:{port}"
     facts = RedisFacts(host=conn.name, endpoint=endpoint)
     try:
-        channel = conn.open_tunnel(address, port, timeout=PROBE_TIMEOUT)
+        channel = conn.open_tunnel(address, port, timeout=timeout)
     except SurveyctlError as exc:
-        return _replace(facts, error=_tunnel_error(exc, conn.name, address, port))
+        return _replace(facts, error=_tunnel_error(exc, conn.name, address, port, timeout))
     try:
-        channel.settimeout(PROBE_TIMEOUT)
+        channel.settimeout(timeout)
         started = time.monotonic()
         channel.sendall(resp_command("AUTH", password) + resp_command("PING")
                         + resp_command("INFO", "server"))
@@ -169,26 +172,26 @@ def redis_ping(conn: HostConnection, address: str, port: int, password: str) -> 
         return _replace(facts, ping_s=elapsed, version=info.get("redis_version"),
                         uptime_s=int(uptime) if uptime.isdigit() else None)
     except (OSError, ValueError) as exc:
-        return _replace(facts, error=_tunnel_error(exc, conn.name, address, port))
+        return _replace(facts, error=_tunnel_error(exc, conn.name, address, port, timeout))
     finally:
         channel.close()
 
 
-def mariadb_greeting(conn: HostConnection, address: str,
-                     port: int) -> tuple[float | None, str | None, str | None]:
+def mariadb_greeting(conn: HostConnection, address: str, port: int,
+                     timeout: float = PROBE_TIMEOUT) -> tuple[float | None, str | None, str | None]:
     """(seconds, server version, error): a TCP connection from the host to MariaDB."""
     started = time.monotonic()
     try:
-        channel = conn.open_tunnel(address, port, timeout=PROBE_TIMEOUT)
+        channel = conn.open_tunnel(address, port, timeout=timeout)
     except SurveyctlError as exc:
-        return None, None, _tunnel_error(exc, conn.name, address, port)
+        return None, None, _tunnel_error(exc, conn.name, address, port, timeout)
     try:
-        channel.settimeout(PROBE_TIMEOUT)
+        channel.settimeout(timeout)
         packet = _recv_until(channel, _whole_mysql_packet)
         server, error = parse_mysql_greeting(packet)
         return (None if error else time.monotonic() - started), server, error
     except OSError as exc:
-        return None, None, _tunnel_error(exc, conn.name, address, port)
+        return None, None, _tunnel_error(exc, conn.name, address, port, timeout)
     finally:
         channel.close()
 
@@ -217,6 +220,8 @@ class Prober:
 
         self.topo = topo
         self.connect_timeout = connect_timeout
+        # A backend, Redis or MariaDB that stays silent as long as a host may is down too.
+        self.probe_timeout = min(PROBE_TIMEOUT, connect_timeout or PROBE_TIMEOUT)
         self.connect_s: dict[str, float] = {}
         self.pool = pool or HostPool(topo.hosts, connector=self._connect)
         specs = cluster_specs(topo, SecretStr("") if topo.vpn_host else None)
@@ -267,11 +272,8 @@ class Prober:
         topo = self.topo
         started = time.monotonic()
         taken_at = datetime.now(UTC)
-        opened = self.pool.each(lambda connection: connection, only)
-        conns = {name: outcome.value for name, outcome in opened.items()
-                 if outcome.value is not None}
         apps = self._app_containers() if services else []
-        results = self._probe_all(conns, apps, balancer, services)
+        opened, results = self._probe_all(only, apps, balancer, services)
 
         hosts: list[HostFacts] = []
         containers: list[ContainerFacts] = []
@@ -329,23 +331,47 @@ class Prober:
         return [(host.name, container_name(self.topo, "app", n)) for host in self.topo.app_hosts
                 for n in range(1, self.topo.app.replicas + 1)]
 
-    def _probe_all(self, conns: dict[str, HostConnection], apps: list[tuple[str, str]],
-                   balancer: bool, services: bool) -> dict[str, Any]:
-        """Every probe at once on the open connections; results by key."""
+    def _probe_all(self, only: list[str] | None, apps: list[tuple[str, str]],
+                   balancer: bool, services: bool
+                   ) -> tuple[dict[str, Outcome[HostConnection]], dict[str, Any]]:
+        """Open the connections and run every probe; each probe starts as soon as ITS
+        host's connection is open, so a silent host delays nothing else.
+
+        Returns each host's connection outcome and the probes' results by key.
+        """
+        from survey_ctl.remote.ssh import Outcome
+
         topo = self.topo
-        with ThreadPoolExecutor(max_workers=16) as workers:
+        names = list(self.pool.hosts if only is None else only)
+
+        def connect(name: str) -> Outcome[HostConnection]:
+            try:
+                return Outcome(name, value=self.pool.get(name))
+            except SurveyctlError as exc:
+                return Outcome(name, error=exc)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(names)))) as connectors, \
+                ThreadPoolExecutor(max_workers=16) as workers:
+            pending = {name: connectors.submit(connect, name) for name in names}
+
+            def on(name: str, work: Callable[..., T], *args: Any) -> Callable[[], T | None]:
+                def run() -> T | None:
+                    conn = pending[name].result().value
+                    return None if conn is None else work(conn, *args)
+                return run
+
             jobs: dict[str, Future[Any]] = {
-                f"host:{name}": workers.submit(self._host, conn) for name, conn in conns.items()}
-            lb = conns.get(topo.lb_host.name)
-            if balancer and lb is not None:
-                jobs["balancer"] = workers.submit(self._balancer, lb)
-            redis = conns.get(topo.redis_host.name)
-            if services and redis is not None:
-                jobs["redis"] = workers.submit(self._redis, redis)
+                f"host:{name}": workers.submit(on(name, self._host)) for name in names}
+            if balancer and topo.lb_host.name in pending:
+                jobs["balancer"] = workers.submit(on(topo.lb_host.name, self._balancer))
+            if services and topo.redis_host.name in pending:
+                jobs["redis"] = workers.submit(on(topo.redis_host.name, self._redis))
             for host, name in apps:
-                if host in conns:
-                    jobs[f"app:{host}:{name}"] = workers.submit(self._app, conns[host], name)
-            return {key: job.result() for key, job in jobs.items()}
+                if host in pending:
+                    jobs[f"app:{host}:{name}"] = workers.submit(on(host, self._app, name))
+            results = {key: job.result() for key, job in jobs.items()}
+            opened = {name: future.result() for name, future in pending.items()}
+        return opened, {key: value for key, value in results.items() if value is not None}
 
     def _lb_url(self) -> str:
         return f"http://{self.topo.lb_host.address}:{self.topo.lb.port}{self._health_path}"
@@ -433,7 +459,7 @@ class Prober:
             # Never send the probe outside the tunnel.
             return _replace(facts, db_error=f"not tried: the route to {db.host} does not go "
                             f"through {topo.vpn.interface}")
-        seconds, server, error = mariadb_greeting(conn, db.host, db.port)
+        seconds, server, error = mariadb_greeting(conn, db.host, db.port, self.probe_timeout)
         return _replace(facts, db_tcp_s=seconds, db_server=server, db_error=self._clean(error))
 
     # ------------------------------------------------------------ services
@@ -448,10 +474,11 @@ class Prober:
         count = max(4, 2 * len(targets))
         path = self._health_path
         with ThreadPoolExecutor(max_workers=min(8, count + len(targets))) as workers:
-            through = [workers.submit(http_get, conn, topo.lb_host.address, topo.lb.port, path)
+            through = [workers.submit(http_get, conn, topo.lb_host.address, topo.lb.port, path,
+                                     self.probe_timeout)
                        for _ in range(count)]
             direct = [workers.submit(http_get, conn, address.rsplit(":", 1)[0],
-                                     int(address.rsplit(":", 1)[1]), path)
+                                     int(address.rsplit(":", 1)[1]), path, self.probe_timeout)
                       for _, _, address in targets]
             requests = tuple(self._clean_probe(job.result()) for job in through)
             directs = [self._clean_probe(job.result()) for job in direct]
@@ -465,7 +492,7 @@ class Prober:
     def _redis(self, conn: HostConnection) -> RedisFacts:
         topo = self.topo
         facts = redis_ping(conn, topo.redis_host.address, topo.redis.port,
-                           topo.redis.password.get_secret_value())
+                           topo.redis.password.get_secret_value(), self.probe_timeout)
         return _replace(facts, error=self._clean(facts.error)) if facts.error else facts
 
     def _clean_probe(self, probe: HttpProbe) -> HttpProbe:

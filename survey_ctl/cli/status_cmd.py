@@ -29,7 +29,8 @@ def status(
     svg: Annotated[Path | None, typer.Option(
         "--svg", help="Also save the dashboard as an SVG picture (for reports).")] = None,
     timeout: Annotated[float, typer.Option(
-        "--timeout", min=0.5, help="Seconds to wait for a host's SSH before calling it down "
+        "--timeout", min=0.5, help="Seconds to wait for a host's SSH, or a backend, Redis or "
+        "MariaDB probe, before calling it down "
         "(at most the topology's ssh.connect_timeout).")] = 3.0,
 ) -> None:
     """Show the cluster's health: hosts, containers, balancer, Redis, MariaDB, VPN.

@@ -198,7 +198,7 @@ def test_topology_error_exits_2(tmp_path: Path) -> None:
 class _FakeProber:
     """Stands in for `Prober`: healthy snapshots, counted (pure logic of --watch)."""
 
-    def __init__(self, topology) -> None:
+    def __init__(self, topology, **_) -> None:
         self.topo = topology
         self.taken = 0
 

@@ -378,10 +378,11 @@ def test_live_nginx_headers_retries_and_no_post_retry(tmp_path: Path) -> None:
         assert len(posts) == 2  # each POST reached exactly one backend: never retried
         assert statuses.count(502) == len([p for p in bad_seen if p[0] == "POST"])
         # An answer (POST /survey, an upsert per account) is resent to the next backend.
-        # After fail_timeout (5 s) the failing backend is tried again; each worker keeps
-        # its own round-robin state, so a few POSTs make sure one meets it.
-        time.sleep(5.5)
-        for _ in range(6):
+        # After fail_timeout (5 s, counted by Nginx in whole seconds: wait past 6) the
+        # failing backend is tried again; each worker keeps its own round-robin state, so
+        # a few POSTs make sure one meets it.
+        time.sleep(6.5)
+        for _ in range(8):
             response = request("POST", "/survey")[0]
             assert (response.status, response.getheader("X-Served-By")) == (200, "good")
         assert [p[1] for p in bad_seen if p[0] == "POST"].count("/survey") >= 1
