@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -112,17 +114,9 @@ def up(
 
       surveyctl vpn up --wait 90 && surveyctl vpn check
     """
-    from survey_ctl.checks.probes import Prober
-
-    topology = _vpn_topology(config)
-    assert topology.vpn_host is not None
-    with Prober(topology) as prober:
-        name = prober.vpn_container
-        assert name is not None
-        conn = prober.pool.get(topology.vpn_host.name)
-        state = _state(conn, name)
+    with _vpn_client(config) as (prober, conn, name, state):
         if state in ("running", "restarting"):
-            console.info(f"{name} is already {state} on {topology.vpn_host.name}")
+            console.info(f"{name} is already {state} on {conn.name}")
         elif state == "paused":
             conn.docker(["unpause", name])
         else:
@@ -163,6 +157,20 @@ def _start_or_create(config: Path, conn: HostConnection, name: str,
         run.step(Step(conn.name, "start", name, f"it is {state}", spec))
 
 
+@contextmanager
+def _vpn_client(config: Path) -> Iterator[tuple[Prober, HostConnection, str, str | None]]:
+    """(prober, connection to the vpn host, client container, its state or None)."""
+    from survey_ctl.checks.probes import Prober
+
+    topology = _vpn_topology(config)
+    assert topology.vpn_host is not None
+    with Prober(topology) as prober:
+        name = prober.vpn_container
+        assert name is not None
+        conn = prober.pool.get(topology.vpn_host.name)
+        yield prober, conn, name, _state(conn, name)
+
+
 def _state(conn: HostConnection, name: str) -> str | None:
     """The container's state, or None when it does not exist."""
     result = conn.docker(["inspect", "--type", "container", "--format", "{{.State.Status}}",
@@ -196,21 +204,13 @@ def down(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
       surveyctl vpn down && surveyctl vpn check   # shows the broken link, exits 1
     """
-    from survey_ctl.checks.probes import Prober
-
-    topology = _vpn_topology(config)
-    assert topology.vpn_host is not None
-    with Prober(topology) as prober:
-        name = prober.vpn_container
-        assert name is not None
-        conn = prober.pool.get(topology.vpn_host.name)
-        state = _state(conn, name)
+    with _vpn_client(config) as (_, conn, name, state):
         if state is None:
-            console.info(f"there is no VPN client container {name} on {topology.vpn_host.name}")
+            console.info(f"there is no VPN client container {name} on {conn.name}")
             return
         if state not in ("running", "restarting", "paused"):
             console.info(f"{name} is already stopped ({state})")
             return
         conn.docker(["stop", name])
-    console.success(f"stopped {name} on {topology.vpn_host.name}")
+    console.success(f"stopped {name} on {conn.name}")
     console.info("the app containers cannot reach MariaDB until `surveyctl vpn up`")

@@ -1,7 +1,7 @@
 """A host's plan (host-level changes + container steps) and applying it over SSH.
 
 Order on a host: images (see `images`), the cluster network and volumes, the firewall
-chain (before any port is published), then the container steps in spec order. A
+chain (before any port is published), then the container steps, at once. A
 container is created, its secrets copied in (`copy_secrets`), and only then started.
 A config file with `check` (nginx.conf) is tested before it goes live: on create in a
 throwaway container, on reload inside the running one against a candidate file that
@@ -14,6 +14,7 @@ import dataclasses
 import posixpath
 import shlex
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from survey_ctl.specs.container import ConfigFile, ContainerSpec
 
 CANDIDATE = ".new"
+MAX_STEPS = 4  # container steps at once on one host
 SYMBOLS = {"create": "+", "replace": "~", "start": ">", "reload": "↻", "remove": "-",
            "keep": "="}
 
@@ -135,10 +137,16 @@ class HostRun:
             self.say(f"apply firewall chain {firewall.firewall_chain(self.topo)}")
             firewall.run_as_root(self.conn, firewall.apply_script(self.topo, self.conn.host),
                                  self.images)
-        for step in host_plan.steps:
-            if step.changes:
-                self.say(f"{step.kind} {step.container} ({step.reason})")
-                self.step(step)
+        changing = [step for step in host_plan.steps if step.changes]
+        for step in changing:
+            self.say(f"{step.kind} {step.container} ({step.reason})")
+        # Each step touches only its own container (and its own state folder): they run
+        # at once, so no container's start-up and first health check waits on another's.
+        with ThreadPoolExecutor(max_workers=max(1, min(MAX_STEPS, len(changing)))) as workers:
+            done = [workers.submit(self.step, step) for step in changing]
+        failed = [job.exception() for job in done if job.exception() is not None]
+        if failed:
+            raise failed[0]  # type: ignore[misc]
 
     def step(self, step: Step) -> None:
         """Apply one container step."""

@@ -6,23 +6,29 @@ need: the built image is shipped when the host's image ID differs; a named image
 (nginx, redis, openvpn, or the app without `build`) missing on the host is pulled
 there, or, if that fails and the operator's engine has it, shipped. Shipping streams
 `docker save` (run here, once per host, all of the host's images in one stream) into
-`docker load` over the host's SSH connection, counting bytes for a progress bar.
+`docker load` on the host, counting bytes for a progress bar: through the OpenSSH
+client when this machine has one (with the topology's key and known_hosts, strict:
+`remote.ssh.openssh_argv`), which moves bulk data about twice as fast as paramiko and
+runs each host's stream in its own process; through the paramiko connection otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from survey_ctl import console
 from survey_ctl.errors import HostError, OperationError
+from survey_ctl.remote.ssh import Result, openssh_argv
 
 if TYPE_CHECKING:
     from survey_ctl.config import Topology
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
 PULL_TIMEOUT = 120.0
 LOAD_TIMEOUT = 1800.0
 CHUNK = 1 << 20
+SSH_FAILED = 255  # the OpenSSH client's own failure (connect, auth, host key)
 _INSPECT_SCRIPT = (
     'for image in "$@"; do '
     "if found=$(docker image inspect --format '{{.Id}} {{json .Config.User}}' \"$image\"); "
@@ -237,14 +244,56 @@ class ShipProgress:
 
 
 def ship(conn: HostConnection, names: list[str], progress: ShipProgress) -> None:
-    """Stream `docker save NAMES` from here into `docker load` on the host."""
-    advance = progress.task(conn.name, names, _size(names))
+    """Stream `docker save NAMES` from here into `docker load` on the host: through the
+    OpenSSH client when there is one (same key, same known_hosts, strict), else, or if
+    it cannot connect, through the paramiko connection."""
+    load = ["docker", "load", "--quiet"]
+    size = _size(names)
     failure: list[str] = []
-    result = conn.run(["docker", "load", "--quiet"],
-                      stdin=_save_stream(names, advance, failure), timeout=LOAD_TIMEOUT)
+    result = None
+    if shutil.which("ssh"):
+        result = _through_openssh(openssh_argv(conn.host, load),
+                                  _save_stream(names, progress.task(conn.name, names, size),
+                                               failure))
+        if result is not None and result.rc == SSH_FAILED:
+            # (a `docker save` cut short by the ssh client's end is no failure of its own)
+            console.info(f"{conn.name}: the ssh client could not ship the image "
+                         f"({result.error_text[:200]}); shipping through paramiko")
+            result, failure = None, []
+    if result is None:
+        result = conn.run(load, stdin=_save_stream(names, progress.task(conn.name, names, size),
+                                                  failure), timeout=LOAD_TIMEOUT)
     if failure:
         raise HostError(conn.name, f"docker save {' '.join(names)} failed here: {failure[0]}")
     conn.checked_docker(result, "docker load")
+
+
+def _through_openssh(argv: list[str], chunks: Iterator[bytes]) -> Result | None:
+    """Run `argv` (an OpenSSH command) with `chunks` on its stdin; its result."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err)
+        except OSError:
+            return None
+        assert proc.stdin is not None
+        try:
+            for chunk in chunks:
+                proc.stdin.write(chunk)
+        except BrokenPipeError:
+            pass  # ssh ended early: its exit status and stderr say why
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            if isinstance(chunks, Generator):
+                chunks.close()  # stops `docker save` if ssh ended early
+        try:
+            rc = proc.wait(timeout=LOAD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return Result(rc, out.read(), err.read())
 
 
 def ensure_images(conn: HostConnection, on_host: dict[str, ImageFact | None],

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from survey_ctl.specs.container import ContainerSpec
 
 VPN_TIMEOUT = 60.0
-POLL = 1.0
+POLL = 0.25  # seconds between polls: one `docker ps` over the open connection each
 
 # Runs inside an app container: GET /readyz (MariaDB and Redis answer), print its JSON.
 READY_SCRIPT = (

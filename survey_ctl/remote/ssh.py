@@ -265,6 +265,31 @@ def _open_socket(host: Host) -> socket.socket:
     return sock
 
 
+def openssh_argv(host: Host, command: Sequence[str]) -> list[str]:
+    """The OpenSSH client's argv that runs `command` on `host` with the same settings as
+    `connect`: the topology's identity file, ITS known_hosts only, the key checked
+    strictly (under accept-new `connect` has recorded it by then), no ~/.ssh/config, no
+    agent forwarding or multiplexing, batch mode. For bulk streams (image shipping),
+    where OpenSSH's C crypto is about twice as fast as paramiko's (pure data, tested)."""
+    settings = host.ssh
+    return [
+        "ssh", "-F", "/dev/null", "-T", "-x", "-a", "-e", "none",
+        "-o", "BatchMode=yes",
+        "-o", "IdentitiesOnly=yes", "-i", str(settings.identity_file),
+        "-o", f"UserKnownHostsFile={settings.known_hosts}",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "UpdateHostKeys=no",
+        "-o", "CheckHostIP=no",
+        "-o", "ControlPath=none",
+        "-o", f"ConnectTimeout={int(settings.connect_timeout)}",
+        "-o", "ServerAliveInterval=15",
+        "-o", "LogLevel=ERROR",
+        "-p", str(settings.port), "-l", settings.user,
+        "--", host.address, shlex.join(command),
+    ]
+
+
 @functools.cache
 def _quiet_paramiko() -> None:
     """paramiko logs handshake failures with tracebacks; we raise a `HostError` instead."""

@@ -82,3 +82,28 @@ def test_host_lock_serialises_runs(conn, tmp_path: Path) -> None:
     thread.join(timeout=30)
     assert got.is_set()
     assert "waiting for another surveyctl run on this host to finish" in said
+
+
+def test_ship_through_openssh_falls_back_to_paramiko(conn, monkeypatch, capfd) -> None:
+    """OpenSSH carries the stream when it can; an ssh client that cannot connect, or none
+    at all, leaves it to the paramiko connection. Each time the image arrives."""
+    from survey_ctl.cluster import images
+    from survey_ctl.remote.ssh import openssh_argv
+
+    used: list[list[str]] = []
+    through = images._through_openssh
+    monkeypatch.setattr(images, "_through_openssh",
+                        lambda argv, chunks: used.append(argv) or through(argv, chunks))
+    with ShipProgress() as progress:
+        ship(conn, [IMAGE], progress)
+        assert [argv[0] for argv in used] == ["ssh"]
+        monkeypatch.setattr(images, "openssh_argv", lambda host, command: [
+            "1" if part == str(host.ssh.port) else part for part in openssh_argv(host, command)])
+        ship(conn, [IMAGE], progress)  # port 1: ssh exits 255, paramiko ships
+        assert len(used) == 2
+        assert "the ssh client could not ship the image" in capfd.readouterr().err
+        which = shutil.which
+        monkeypatch.setattr(images.shutil, "which",
+                            lambda name: None if name == "ssh" else which(name))
+        ship(conn, [IMAGE], progress)
+        assert len(used) == 2

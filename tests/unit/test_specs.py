@@ -197,7 +197,7 @@ def test_vpn_spec(topo: Topology) -> None:
         cap_add=("NET_ADMIN",),
         devices=("/dev/net/tun",),
         healthcheck=Healthcheck(("CMD-SHELL", 'test -n "$(ip link show dev tun0 up)"'),
-                                5.0, 3.0, 6, start_period=10.0),
+                                2.0, 3.0, 15, start_period=10.0),
         labels=_labels("vpn", spec),
     )
 

@@ -404,3 +404,34 @@ def test_encrypted_identity_through_the_agent(sshd: SSHServer, tmp_path: Path,
     finally:
         agent.terminate()
         agent.wait(timeout=5)
+
+
+def test_openssh_argv_keeps_the_topology_settings_and_strict_keys(sshd: SSHServer,
+                                                                  known: Path) -> None:
+    from survey_ctl.remote.ssh import openssh_argv
+
+    host = ssh_host(sshd, known, host_key_policy="accept-new")
+    assert openssh_argv(host, ["docker", "load", "--quiet"]) == [
+        "ssh", "-F", "/dev/null", "-T", "-x", "-a", "-e", "none",
+        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", str(sshd.client_key),
+        "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no", "-o", "CheckHostIP=no",
+        "-o", "ControlPath=none", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=15",
+        "-o", "LogLevel=ERROR", "-p", str(sshd.port), "-l", sshd.user,
+        "--", "127.0.0.1", "docker load --quiet"]
+
+
+def test_openssh_argv_runs_and_refuses_an_unknown_host_key(sshd: SSHServer, known: Path,
+                                                           tmp_path: Path) -> None:
+    import subprocess
+
+    from survey_ctl.remote.ssh import openssh_argv
+
+    ran = subprocess.run(openssh_argv(ssh_host(sshd, known), ["echo", "a b"]),
+                         capture_output=True, timeout=30)
+    assert (ran.returncode, ran.stdout) == (0, b"a b\n")
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    refused = subprocess.run(openssh_argv(ssh_host(sshd, empty), ["true"]),
+                             capture_output=True, timeout=30)
+    assert refused.returncode == 255 and b"Host key verification failed" in refused.stderr
