@@ -118,8 +118,8 @@ def test_redis_nginx_and_vpn_argv(tmp_path: Path) -> None:
         "--label", f"surveyctl.spec-hash={spec_hash(spec)}",
         "--restart", "unless-stopped", "--network", "host",
         "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
-        "--health-cmd", 'test -n "$(ip link show dev tun0 up)"', "--health-interval", "5s",
-        "--health-timeout", "3s", "--health-retries", "6", "--health-start-period", "10s",
+        "--health-cmd", 'test -n "$(ip link show dev tun0 up)"', "--health-interval", "2s",
+        "--health-timeout", "3s", "--health-retries", "15", "--health-start-period", "10s",
         "surveyctl/openvpn:latest", "openvpn", "--config", "/etc/openvpn/client/client.ovpn",
         "--dev", "tun0",
     ]
