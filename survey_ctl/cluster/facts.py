@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,16 +55,30 @@ def cluster_resources(conn: HostConnection, cluster: str) -> tuple[set[str], set
 
 def observe(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
             check_firewall: bool = True) -> HostFacts:
-    """Read the host: containers (with live config hashes), images, resources, firewall."""
+    """Read the host: containers (with live config hashes), images, resources and, when
+    `check_firewall` and `firewall_checkable`, the firewall: all at once, one channel
+    each on the open connection."""
     state = state_dir(conn.home(), topo.cluster)
-    images = remote_images(conn, list(dict.fromkeys(spec.image for spec in specs)))
-    live = config_hashes(conn, specs, state)
-    containers = [dataclasses.replace(seen, config_hashes=live.get(seen.name, {}))
-                  for seen in list_containers(conn, topo.cluster)]
-    networks, volumes = cluster_resources(conn, topo.cluster)
-    facts = HostFacts(conn.name, state, containers, images, networks, volumes)
-    present = [name for name, fact in images.items() if fact is not None]
-    if check_firewall and (present or conn.host.ssh.user == "root"):
-        facts.firewall = firewall.run_as_root(
-            conn, firewall.apply_script(topo, conn.host), present, "check")
-    return facts
+    with ThreadPoolExecutor(max_workers=4) as workers:
+        images_job = workers.submit(remote_images, conn,
+                                    list(dict.fromkeys(spec.image for spec in specs)))
+        live_job = workers.submit(config_hashes, conn, specs, state)
+        seen_job = workers.submit(list_containers, conn, topo.cluster)
+        resources_job = workers.submit(cluster_resources, conn, topo.cluster)
+        images = images_job.result()
+        wall = firewall.STALE
+        if check_firewall and firewall_checkable(conn, images):
+            present = [name for name, fact in images.items() if fact is not None]
+            wall = firewall.run_as_root(conn, firewall.apply_script(topo, conn.host),
+                                        present, "check")
+        live = live_job.result()
+        containers = [dataclasses.replace(seen, config_hashes=live.get(seen.name, {}))
+                      for seen in seen_job.result()]
+        networks, volumes = resources_job.result()
+    return HostFacts(conn.name, state, containers, images, networks, volumes, wall)
+
+
+def firewall_checkable(conn: HostConnection, images: dict[str, ImageFact | None]) -> bool:
+    """True when the firewall can be read as root: SSH as root, or an image to run
+    iptables through (see `firewall.run_as_root`)."""
+    return conn.host.ssh.user == "root" or any(fact is not None for fact in images.values())

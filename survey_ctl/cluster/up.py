@@ -14,7 +14,7 @@ from rich.markup import escape
 from survey_ctl import console
 from survey_ctl.cluster import guard
 from survey_ctl.cluster.executor import HostPlan, HostRun, plan_host
-from survey_ctl.cluster.facts import HostFacts, observe
+from survey_ctl.cluster.facts import HostFacts, firewall_checkable, observe
 from survey_ctl.cluster.images import ShipProgress, ensure_images, local_image, transfer_for
 from survey_ctl.cluster.lock import host_lock
 from survey_ctl.cluster.verify import Check, verify
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from survey_ctl.config import Topology
-    from survey_ctl.remote.ssh import HostConnection, HostPool
+    from survey_ctl.remote.ssh import HostConnection, HostPool, Outcome
     from survey_ctl.specs.container import ContainerSpec
 
 
@@ -123,13 +123,25 @@ def up_cluster(cluster: Cluster, verbose: bool = False,
                command: str = "up") -> tuple[dict[str, HostReport], float]:
     """Under the cluster lock: build (while the hosts are read), converge every host in
     parallel, then verify; the reports and the seconds it took."""
+    topo = cluster.topo
+    started = time.monotonic()
+    with cluster.pool() as pool:
+        # Every host's SSH handshake at once; an unreachable one is reported, not retried.
+        opened = pool.each(lambda connection: connection)
+        unreachable = {name: outcome for name, outcome in opened.items()
+                       if outcome.error is not None}
+        if topo.lb_host.name in unreachable:
+            raise unreachable[topo.lb_host.name].error  # type: ignore[misc]  (holds the lock)
+        return _converge(cluster, pool, unreachable, verbose, command, started)
+
+
+def _converge(cluster: Cluster, pool: HostPool, unreachable: dict[str, Outcome],
+              verbose: bool, command: str, started: float) -> tuple[dict[str, HostReport], float]:
+    """`up_cluster` on the open connections: lock, build, converge, verify, audit."""
     from concurrent.futures import ThreadPoolExecutor
 
     topo = cluster.topo
-    started = time.monotonic()
-
-    with cluster.pool() as pool, \
-            guard.cluster_lock(pool.get(topo.lb_host.name), topo, command), \
+    with guard.cluster_lock(pool.get(topo.lb_host.name), topo, command), \
             ThreadPoolExecutor(max_workers=1) as builder, ShipProgress() as progress:
         cluster.pin_release(pool)
         build = builder.submit(cluster.built, True, verbose)  # while the hosts are read
@@ -137,15 +149,19 @@ def up_cluster(cluster: Cluster, verbose: bool = False,
         def one(conn: HostConnection) -> HostPlan:
             specs = cluster.desired[conn.name]
             with host_lock(conn, state_dir(conn.home(), topo.cluster), _say(conn.name)):
-                facts = observe(conn, topo, specs, check_firewall=False)
+                facts = observe(conn, topo, specs)  # the firewall too, if it can be read yet
+                checked = firewall_checkable(conn, facts.images)
                 facts.images, moved = ensure_images(conn, facts.images, build.result(),
                                                     progress)
-                facts = _with_firewall(conn, topo, facts)
+                if not checked:  # the first images have just arrived
+                    facts = _with_firewall(conn, topo, facts)
                 host_plan = plan_host(topo, specs, facts, moved)
                 HostRun(conn, topo, facts, _say(conn.name)).apply(host_plan, specs)
             return host_plan
 
-        reports = _reports(pool.each(one))
+        done = pool.each(one, [host.name for host in topo.hosts if host.name not in unreachable])
+        reports = _reports({host.name: unreachable.get(host.name) or done[host.name]
+                            for host in topo.hosts})
         if build.exception() is not None:
             raise build.exception()  # type: ignore[misc]  (once, not once per host)
         converged = [name for name, report in reports.items() if report.error is None]

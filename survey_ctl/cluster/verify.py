@@ -6,6 +6,7 @@ Each check gives `Check` values (host, what, ok, detail); a failed one fails its
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,29 +161,33 @@ def app_reaches_db(conn: HostConnection, topo: Topology, specs: list[ContainerSp
 
 def verify(pool: HostPool, topo: Topology, desired: dict[str, list[ContainerSpec]],
            hosts: list[str]) -> list[Check]:
-    """Every check for the converged `hosts` (VPN first, then health, Nginx, DB path)."""
-    checks: list[Check] = []
+    """Every check for the converged `hosts`, each host on its own: the VPN tunnel (vpn
+    host), container health, Nginx (lb host), then, once the tunnel is up, app → MariaDB
+    (app hosts). Checks in host order, each host's in that order."""
     vpn = topo.vpn_host
-    if vpn is not None and vpn.name in hosts:
-        checks += _safely(vpn.name, "vpn", lambda: vpn_tunnel(pool.get(vpn.name), topo))
+    tunnel = threading.Event()
+    if vpn is None or vpn.name not in hosts:
+        tunnel.set()
     check = topo.app.healthcheck
     timeout = check.interval * check.retries + check.timeout + 30
+    apps = {h.name for h in topo.app_hosts}
 
-    def health(conn: HostConnection) -> list[Check]:
-        return _safely(conn.name, "health",
-                       lambda: healthy(conn, topo, desired.get(conn.name, []), timeout))
+    def one(conn: HostConnection) -> list[Check]:
+        checks: list[Check] = []
+        try:
+            if vpn is not None and conn.name == vpn.name:
+                checks += _safely(conn.name, "vpn", lambda: vpn_tunnel(conn, topo))
+        finally:
+            if vpn is not None and conn.name == vpn.name:
+                tunnel.set()
+        specs = desired.get(conn.name, [])
+        checks += _safely(conn.name, "health", lambda: healthy(conn, topo, specs, timeout))
+        if conn.name == topo.lb_host.name:
+            checks += _safely(conn.name, "nginx", lambda: nginx_answers(conn, topo))
+        if conn.name in apps:
+            tunnel.wait(VPN_TIMEOUT + 10)
+            checks += _safely(conn.name, "database", lambda: app_reaches_db(conn, topo, specs))
+        return checks
 
-    for outcome in pool.each(health, hosts).values():
-        checks += outcome.value or []
-    lb = topo.lb_host.name
-    if lb in hosts:
-        checks += _safely(lb, "nginx", lambda: nginx_answers(pool.get(lb), topo))
-    apps = [h.name for h in topo.app_hosts if h.name in hosts]
-
-    def database(conn: HostConnection) -> list[Check]:
-        return _safely(conn.name, "database",
-                       lambda: app_reaches_db(conn, topo, desired.get(conn.name, [])))
-
-    for outcome in pool.each(database, apps).values():
-        checks += outcome.value or []
-    return checks
+    outcomes = pool.each(one, hosts)
+    return [found for name in hosts for found in (outcomes[name].value or [])]
