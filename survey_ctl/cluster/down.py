@@ -8,7 +8,7 @@ from survey_ctl.cluster import firewall, guard
 from survey_ctl.cluster.executor import HostPlan, remove_containers
 from survey_ctl.cluster.facts import cluster_resources
 from survey_ctl.cluster.lock import host_lock
-from survey_ctl.cluster.up import Cluster, HostReport, _reports, _say
+from survey_ctl.cluster.up import Cluster, HostReport, _reports, _say, audit
 from survey_ctl.remote.docker import list_containers, state_dir
 
 if TYPE_CHECKING:
@@ -37,9 +37,9 @@ def down_host(conn: HostConnection, cluster: Cluster, volumes: bool) -> list[str
         done.append(f"removed firewall chain {firewall.firewall_chain(topo)}")
         say(done[-1])
     state = state_dir(conn.home(), topo.cluster)
-    if conn.run(["test", "-e", state]).ok:
-        conn.check(["rm", "-rf", "--", state])
-        done.append(f"removed {state}")
+    removed = conn.check(["sh", "-c", _CLEAR_STATE, "sh", state]).text.split()
+    if removed:
+        done.append(f"removed {', '.join(removed)} from {state} (the audit log stays)")
         say(done[-1])
     if volumes:
         for name in sorted(labelled_volumes):
@@ -47,6 +47,14 @@ def down_host(conn: HostConnection, cluster: Cluster, volumes: bool) -> list[str
             done.append(f"removed volume {name}")
             say(done[-1])
     return done
+
+
+# Everything `up` and `deploy` wrote in the state folder, but the audit log (append-only,
+# it outlives `down`) and the locks held while `down` runs.
+_CLEAR_STATE = (
+    'cd "$1" 2>/dev/null || exit 0; for f in * .[!.]*; do case "$f" in '
+    '"*"|".[!.]*"|audit.log|.lock|deploy.lock) ;; *) rm -rf -- "$f" && echo "$f";; esac; done'
+)
 
 
 def down_cluster(cluster: Cluster, volumes: bool) -> dict[str, HostReport]:
@@ -58,5 +66,6 @@ def down_cluster(cluster: Cluster, volumes: bool) -> dict[str, HostReport]:
     with cluster.pool() as pool, \
             guard.cluster_lock(pool.get(cluster.topo.lb_host.name), cluster.topo, "down"):
         cluster.pin_release(pool)  # its image runs the firewall helper on the app hosts
-        outcomes = pool.each(one)
-    return _reports(outcomes)
+        reports = _reports(pool.each(one))
+        audit(pool, cluster.topo, "down", reports)
+    return reports

@@ -10,6 +10,7 @@ Traffic goes only to the lab's addresses.
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import time
@@ -316,9 +317,12 @@ def test_down_leaves_nothing_then_up_again(lab: Lab, cluster_up: ClusterUp) -> N
             assert f"✓ {host}: removed" in run.stdout
             left = lab.ssh(host, "docker ps -aq --filter label=surveyctl.cluster=pesquisa; "
                            "docker network ls -q --filter name=^pesquisa$; "
-                           "iptables -S | grep -i surveyctl; ls -A /home/deploy/.surveyctl",
-                           user="root")
-            assert left.stdout.decode().strip() == "", (host, left.stdout)
+                           "iptables -S | grep -i surveyctl; "
+                           "ls -A /home/deploy/.surveyctl/pesquisa", user="root")
+            # only the append-only audit log (with `down` in it) and the lock file stay
+            assert left.stdout.decode().split() == [".lock", "audit.log"], (host, left.stdout)
+            last = lab.ssh(host, "tail -n 1 ~/.surveyctl/pesquisa/audit.log").stdout
+            assert json.loads(last)["command"] == "down", last
         volumes = lab.ssh("lb", "docker volume ls -q --filter label=surveyctl.cluster=pesquisa")
         assert volumes.stdout.decode().split() == ["pesquisa-redis-data"]  # kept
     finally:
