@@ -17,12 +17,16 @@ from survey_ctl.remote.docker import list_containers
 from survey_ctl.specs.cluster import container_name
 
 if TYPE_CHECKING:
+    import paramiko
+
     from survey_ctl.config import Topology
     from survey_ctl.remote.ssh import HostConnection, HostPool
     from survey_ctl.specs.container import ContainerSpec
 
 VPN_TIMEOUT = 60.0
-POLL = 0.25  # seconds between polls: one `docker ps` over the open connection each
+POLL = 0.25  # seconds between polls (tunnel, Nginx): one round trip each
+QUIET = 2.0  # seconds `healthy` waits for a Docker event before reading the states anyway
+SETTLE = 0.05
 
 # Runs inside an app container: GET /readyz (MariaDB and Redis answer), print its JSON.
 READY_SCRIPT = (
@@ -75,21 +79,55 @@ def vpn_tunnel(conn: HostConnection, topo: Topology) -> Check:
 
 def healthy(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
             timeout: float) -> list[Check]:
-    """Wait until every container of `specs` with a health check is healthy."""
+    """Wait until every container of `specs` with a health check is healthy.
+
+    No busy polling: the host's `docker events` for the cluster's containers (a health
+    check ran, a container died…) wake the wait, and only then are the states read
+    again (one round trip); without events, every `QUIET` seconds. Polling every host
+    every 0.25 s would cost more CPU than the containers' own start-up on small hosts.
+    """
+    from survey_ctl.specs.container import LABEL_CLUSTER
+
     wanted = {spec.name for spec in specs if spec.healthcheck is not None}
+    if not wanted:
+        return []
     deadline = time.monotonic() + timeout
-    while True:
-        seen = {c.name: c for c in list_containers(conn, topo.cluster) if c.name in wanted}
-        states = {name: (seen[name].state, seen[name].health) if name in seen else ("missing", None)
-                  for name in sorted(wanted)}
-        done = all(health == "healthy" for _, health in states.values())
-        broken = any(state in ("exited", "dead", "missing") for state, _ in states.values())
-        if done or broken or time.monotonic() > deadline:
-            return [Check(conn.name, name, health == "healthy",
-                          "healthy" if health == "healthy" else
-                          f"{state}, health {health or 'none'}{_last_health(conn, name)}")
-                    for name, (state, health) in states.items()]
-        time.sleep(POLL)
+    # The stream starts before the first read, so no change between the two is missed.
+    events = conn.open_command(["docker", "events", "--filter", "type=container", "--filter",
+                                f"label={LABEL_CLUSTER}={topo.cluster}", "--format", "{{.ID}}"])
+    try:
+        while True:
+            seen = {c.name: c for c in list_containers(conn, topo.cluster) if c.name in wanted}
+            states = {name: (seen[name].state, seen[name].health) if name in seen
+                      else ("missing", None) for name in sorted(wanted)}
+            done = all(health == "healthy" for _, health in states.values())
+            broken = any(state in ("exited", "dead", "missing") for state, _ in states.values())
+            if done or broken or time.monotonic() > deadline:
+                return [Check(conn.name, name, health == "healthy",
+                              "healthy" if health == "healthy" else
+                              f"{state}, health {health or 'none'}{_last_health(conn, name)}")
+                        for name, (state, health) in states.items()]
+            _wait_for_event(events, min(QUIET, max(deadline - time.monotonic(), 0.0)))
+    finally:
+        events.close()
+
+
+def _wait_for_event(events: paramiko.Channel, seconds: float) -> None:
+    """Until `events` prints something (then drain what came at once) or `seconds` pass;
+    a stream that ended (no `docker events`) becomes a plain `POLL` wait."""
+    if events.exit_status_ready() and not events.recv_ready():
+        time.sleep(min(POLL, seconds))
+        return
+    events.settimeout(seconds)
+    try:
+        if not events.recv(65536):
+            time.sleep(min(POLL, seconds))
+            return
+        time.sleep(SETTLE)  # a check's exec_die and its health_status come together
+        while events.recv_ready():
+            events.recv(65536)
+    except TimeoutError:
+        pass
 
 
 def _last_health(conn: HostConnection, name: str) -> str:

@@ -107,3 +107,66 @@ def test_ship_through_openssh_falls_back_to_paramiko(conn, monkeypatch, capfd) -
                             lambda name: None if name == "ssh" else which(name))
         ship(conn, [IMAGE], progress)
         assert len(used) == 2
+
+
+@pytest.fixture
+def shell_image(tmp_path: Path) -> str:
+    """A busybox image with sh, sleep, test and touch (for health checks)."""
+    name = "surveyctl-test/health:1"
+    rootfs = tmp_path / "health-rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    (rootfs / "tmp").mkdir()
+    shutil.copy(shutil.which("busybox"), rootfs / "bin" / "busybox")
+    for applet in ("sh", "sleep", "test", "touch"):
+        (rootfs / "bin" / applet).symlink_to("busybox")
+    tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True)
+    subprocess.run(["docker", "import", "-", name], input=tar.stdout, capture_output=True,
+                   check=True)
+    yield name
+    subprocess.run(["docker", "image", "rm", "-f", name], capture_output=True)
+
+
+def test_healthy_waits_on_docker_events_not_polls(conn, shell_image, monkeypatch) -> None:
+    """A container turns healthy 2 s in: `healthy` sees it at once, reading the states
+    only when Docker reports something; one that dies is reported without waiting."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from survey_ctl.cluster import verify
+    from survey_ctl.specs.container import ContainerSpec, Healthcheck
+
+    cluster = f"hc{time.time_ns() % 10**8}"
+    reads: list[float] = []
+    listed = verify.list_containers
+    monkeypatch.setattr(verify, "list_containers",
+                        lambda c, name: reads.append(time.monotonic()) or listed(c, name))
+
+    def run(name: str, *argv: str) -> None:
+        subprocess.run(["docker", "run", "-d", "--name", name, "--label",
+                        f"surveyctl.cluster={cluster}", "--health-cmd", "test -e /tmp/ok",
+                        "--health-interval", "1s", *argv, shell_image, "sleep", "30"],
+                       capture_output=True, check=True)
+
+    names = [f"{cluster}-ok", f"{cluster}-dies"]
+    try:
+        run(names[0])
+        threading.Timer(2.0, lambda: subprocess.run(
+            ["docker", "exec", names[0], "touch", "/tmp/ok"], capture_output=True)).start()
+        started = time.monotonic()
+        checks = verify.healthy(conn, SimpleNamespace(cluster=cluster),
+                                [ContainerSpec(names[0], shell_image,
+                                               healthcheck=Healthcheck(("CMD",), 1, 1, 3))], 30)
+        took = time.monotonic() - started
+        assert [(c.what, c.ok) for c in checks] == [(names[0], True)]
+        assert 2.0 <= took < 5.0, took
+        assert len(reads) <= 2 * took + 2, reads  # woken by events, not every 0.25 s
+
+        run(names[1], "--entrypoint", "sh")  # `sh sleep 30`: exits at once
+        checks = verify.healthy(conn, SimpleNamespace(cluster=cluster),
+                                [ContainerSpec(names[1], shell_image,
+                                               healthcheck=Healthcheck(("CMD",), 1, 1, 3))], 30)
+        assert [(c.what, c.ok) for c in checks] == [(names[1], False)]
+        assert checks[0].detail.startswith("exited"), checks[0].detail
+    finally:
+        subprocess.run(["docker", "rm", "-f", *names], capture_output=True)
