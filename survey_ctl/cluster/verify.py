@@ -92,9 +92,7 @@ def healthy(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
     if not wanted:
         return []
     deadline = time.monotonic() + timeout
-    # The stream starts before the first read, so no change between the two is missed.
-    events = conn.open_command(["docker", "events", "--filter", "type=container", "--filter",
-                                f"label={LABEL_CLUSTER}={topo.cluster}", "--format", "{{.ID}}"])
+    events = None
     try:
         while True:
             seen = {c.name: c for c in list_containers(conn, topo.cluster) if c.name in wanted}
@@ -107,9 +105,15 @@ def healthy(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
                               "healthy" if health == "healthy" else
                               f"{state}, health {health or 'none'}{_last_health(conn, name)}")
                         for name, (state, health) in states.items()]
+            if events is None:  # then read again at once: no change in between is missed
+                events = conn.open_command([
+                    "docker", "events", "--filter", "type=container", "--filter",
+                    f"label={LABEL_CLUSTER}={topo.cluster}", "--format", "{{.ID}}"])
+                continue
             _wait_for_event(events, min(QUIET, max(deadline - time.monotonic(), 0.0)))
     finally:
-        events.close()
+        if events is not None:
+            events.close()
 
 
 def _wait_for_event(events: paramiko.Channel, seconds: float) -> None:
