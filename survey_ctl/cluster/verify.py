@@ -206,8 +206,9 @@ def app_reaches_db(conn: HostConnection, topo: Topology, specs: list[ContainerSp
 def verify(pool: HostPool, topo: Topology, desired: dict[str, list[ContainerSpec]],
            hosts: list[str]) -> list[Check]:
     """Every check for the converged `hosts`, each host on its own: the VPN tunnel (vpn
-    host), container health, Nginx (lb host), then, once the tunnel is up, app → MariaDB
-    (app hosts). Checks in host order, each host's in that order."""
+    host), container health, Nginx (lb host, once every app host's health is known),
+    then, once the tunnel is up, app → MariaDB (app hosts). Checks in host order, each
+    host's in that order."""
     vpn = topo.vpn_host
     tunnel = threading.Event()
     if vpn is None or vpn.name not in hosts:
@@ -215,6 +216,10 @@ def verify(pool: HostPool, topo: Topology, desired: dict[str, list[ContainerSpec
     check = topo.app.healthcheck
     timeout = check.interval * check.retries + check.timeout + 30
     apps = {h.name for h in topo.app_hosts}
+    # Nginx is checked once the backends are healthy (it marks a booting one failed).
+    backends = {name: threading.Event() for name in apps}
+    for name in apps - set(hosts):
+        backends[name].set()
 
     def one(conn: HostConnection) -> list[Check]:
         checks: list[Check] = []
@@ -225,8 +230,14 @@ def verify(pool: HostPool, topo: Topology, desired: dict[str, list[ContainerSpec
             if vpn is not None and conn.name == vpn.name:
                 tunnel.set()
         specs = desired.get(conn.name, [])
-        checks += _safely(conn.name, "health", lambda: healthy(conn, topo, specs, timeout))
+        try:
+            checks += _safely(conn.name, "health", lambda: healthy(conn, topo, specs, timeout))
+        finally:
+            if conn.name in backends:
+                backends[conn.name].set()
         if conn.name == topo.lb_host.name:
+            for ready in backends.values():
+                ready.wait(timeout + 10)
             checks += _safely(conn.name, "nginx", lambda: nginx_answers(conn, topo))
         if conn.name in apps:
             tunnel.wait(VPN_TIMEOUT + 10)
