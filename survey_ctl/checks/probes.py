@@ -200,6 +200,10 @@ def _whole_mysql_packet(data: bytes) -> bool:
     return len(data) >= 4 and len(data) >= 4 + int.from_bytes(data[:3], "little")
 
 
+def _itself(connection: HostConnection) -> HostConnection:
+    return connection
+
+
 def _replace(facts: T, **changes: Any) -> T:
     return dataclasses.replace(facts, **changes)  # type: ignore[type-var]
 
@@ -339,20 +343,12 @@ class Prober:
 
         Returns each host's connection outcome and the probes' results by key.
         """
-        from survey_ctl.remote.ssh import Outcome
-
         topo = self.topo
         names = list(self.pool.hosts if only is None else only)
-
-        def connect(name: str) -> Outcome[HostConnection]:
-            try:
-                return Outcome(name, value=self.pool.get(name))
-            except SurveyctlError as exc:
-                return Outcome(name, error=exc)
-
         with ThreadPoolExecutor(max_workers=max(1, min(32, len(names)))) as connectors, \
                 ThreadPoolExecutor(max_workers=16) as workers:
-            pending = {name: connectors.submit(connect, name) for name in names}
+            pending = {name: connectors.submit(self.pool.outcome, name, _itself)
+                       for name in names}
 
             def on(name: str, work: Callable[..., T], *args: Any) -> Callable[[], T | None]:
                 def run() -> T | None:

@@ -68,9 +68,7 @@ def observe(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
         images = images_job.result()
         wall = firewall.STALE
         if check_firewall and firewall_checkable(conn, images):
-            present = [name for name, fact in images.items() if fact is not None]
-            wall = firewall.run_as_root(conn, firewall.apply_script(topo, conn.host),
-                                        present, "check")
+            wall = firewall_state(conn, topo, images)
         live = live_job.result()
         containers = [dataclasses.replace(seen, config_hashes=live.get(seen.name, {}))
                       for seen in seen_job.result()]
@@ -82,3 +80,10 @@ def firewall_checkable(conn: HostConnection, images: dict[str, ImageFact | None]
     """True when the firewall can be read as root: SSH as root, or an image to run
     iptables through (see `firewall.run_as_root`)."""
     return conn.host.ssh.user == "root" or any(fact is not None for fact in images.values())
+
+
+def firewall_state(conn: HostConnection, topo: Topology,
+                   images: dict[str, ImageFact | None]) -> str:
+    """Whether the host's firewall chain is current (`firewall.CURRENT`) or stale."""
+    present = [name for name, fact in images.items() if fact is not None]
+    return firewall.run_as_root(conn, firewall.apply_script(topo, conn.host), present, "check")

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -182,7 +182,7 @@ def _pull(conn: HostConnection, name: str) -> str | None:
 
 
 def _save_stream(names: list[str], advance: Callable[[int], None],
-                 failure: list[str]) -> Iterator[bytes]:
+                 failure: list[str]) -> Generator[bytes, None, None]:
     """`docker save NAMES` here, chunk by chunk; `advance(bytes)` after each chunk."""
     proc = subprocess.Popen([_docker_here(), "save", *names], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -268,7 +268,7 @@ def ship(conn: HostConnection, names: list[str], progress: ShipProgress) -> None
     conn.checked_docker(result, "docker load")
 
 
-def _through_openssh(argv: list[str], chunks: Iterator[bytes]) -> Result | None:
+def _through_openssh(argv: list[str], chunks: Generator[bytes, None, None]) -> Result | None:
     """Run `argv` (an OpenSSH command) with `chunks` on its stdin; its result."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
@@ -284,8 +284,7 @@ def _through_openssh(argv: list[str], chunks: Iterator[bytes]) -> Result | None:
         finally:
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()
-            if isinstance(chunks, Generator):
-                chunks.close()  # stops `docker save` if ssh ended early
+            chunks.close()  # stops `docker save` if ssh ended early
         try:
             rc = proc.wait(timeout=LOAD_TIMEOUT)
         except subprocess.TimeoutExpired:

@@ -14,7 +14,7 @@ from rich.markup import escape
 from survey_ctl import console
 from survey_ctl.cluster import guard
 from survey_ctl.cluster.executor import HostPlan, HostRun, plan_host
-from survey_ctl.cluster.facts import HostFacts, firewall_checkable, observe
+from survey_ctl.cluster.facts import firewall_checkable, firewall_state, observe
 from survey_ctl.cluster.images import ShipProgress, ensure_images, local_image, transfer_for
 from survey_ctl.cluster.lock import host_lock
 from survey_ctl.cluster.verify import Check, verify
@@ -154,7 +154,7 @@ def _converge(cluster: Cluster, pool: HostPool, unreachable: dict[str, Outcome],
                 facts.images, moved = ensure_images(conn, facts.images, build.result(),
                                                     progress)
                 if not checked:  # the first images have just arrived
-                    facts = _with_firewall(conn, topo, facts)
+                    facts.firewall = firewall_state(conn, topo, facts.images)
                 host_plan = plan_host(topo, specs, facts, moved)
                 HostRun(conn, topo, facts, _say(conn.name)).apply(host_plan, specs)
             return host_plan
@@ -184,15 +184,6 @@ def audit(pool: HostPool, topo: Topology, command: str, reports: dict[str, HostR
 
     opened = getattr(pool, "_connections", {})  # never reconnect to a host that failed
     pool.each(one, [name for name in reports if name in opened and opened[name].alive])
-
-
-def _with_firewall(conn: HostConnection, topo: Topology, facts: HostFacts) -> HostFacts:
-    from survey_ctl.cluster import firewall
-
-    present = [name for name, fact in facts.images.items() if fact is not None]
-    facts.firewall = firewall.run_as_root(conn, firewall.apply_script(topo, conn.host),
-                                          present, "check")
-    return facts
 
 
 def _reports(outcomes) -> dict[str, HostReport]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from survey_ctl.errors import SurveyctlError
 from survey_ctl.remote.docker import list_containers
 from survey_ctl.specs.cluster import container_name
+from survey_ctl.specs.container import LABEL_CLUSTER
 
 if TYPE_CHECKING:
     import paramiko
@@ -86,8 +87,6 @@ def healthy(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
     again (one round trip); without events, every `QUIET` seconds. (Polling 13 lab hosts
     every 0.25 s took more CPU than the app containers' own start-up.)
     """
-    from survey_ctl.specs.container import LABEL_CLUSTER
-
     wanted = {spec.name for spec in specs if spec.healthcheck is not None}
     if not wanted:
         return []
@@ -223,11 +222,10 @@ def verify(pool: HostPool, topo: Topology, desired: dict[str, list[ContainerSpec
 
     def one(conn: HostConnection) -> list[Check]:
         checks: list[Check] = []
-        try:
-            if vpn is not None and conn.name == vpn.name:
+        if vpn is not None and conn.name == vpn.name:
+            try:
                 checks += _safely(conn.name, "vpn", lambda: vpn_tunnel(conn, topo))
-        finally:
-            if vpn is not None and conn.name == vpn.name:
+            finally:
                 tunnel.set()
         specs = desired.get(conn.name, [])
         try:

@@ -690,17 +690,18 @@ class HostPool:
              names: Iterable[str] | None = None) -> dict[str, Outcome[T]]:
         """Run `work` on each host (all by default) in parallel; every host's outcome."""
         chosen = list(self.hosts if names is None else names)
-
-        def one(name: str) -> Outcome[T]:
-            try:
-                return Outcome(name, value=work(self.get(name)))
-            except SurveyctlError as exc:
-                return Outcome(name, error=exc)
-
         if not chosen:
             return {}
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(chosen))) as workers:
-            return dict(zip(chosen, workers.map(one, chosen), strict=True))
+            outcomes = workers.map(lambda name: self.outcome(name, work), chosen)
+            return dict(zip(chosen, outcomes, strict=True))
+
+    def outcome(self, name: str, work: Callable[[HostConnection], T]) -> Outcome[T]:
+        """`work` on host `name`'s connection: its value, or the error that stopped it."""
+        try:
+            return Outcome(name, value=work(self.get(name)))
+        except SurveyctlError as exc:
+            return Outcome(name, error=exc)
 
     def map(self, work: Callable[[HostConnection], T],
             names: Iterable[str] | None = None) -> dict[str, T]:
