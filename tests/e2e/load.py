@@ -42,6 +42,7 @@ class Request:
     path: str
     status: int  # 0: no answer (connection error or timeout)
     error: str = ""
+    request_id: str = ""  # Nginx's X-Request-ID of an error answer, to find it in the logs
 
     @property
     def failed(self) -> bool:
@@ -77,6 +78,9 @@ class Respondent:
                 result = response.status, response.url, response.read().decode()
         except urllib.error.HTTPError as exc:
             result = exc.code, exc.url, exc.read().decode("utf-8", "replace")
+            self.log.append(Request(at, path, exc.code,
+                                    request_id=exc.headers.get("X-Request-ID", "")))
+            return result
         except (OSError, http.client.HTTPException) as exc:
             self.log.append(Request(at, path, 0, f"{type(exc).__name__}: {exc}"[:200]))
             return 0, "", ""

@@ -97,9 +97,17 @@ def _until(predicate, limit: float, step: float = 0.25) -> float | None:
     return None
 
 
+def _tunnel_restarted(lab: Lab, since: int) -> bool:
+    """Whether the OpenVPN client on lb lost its tunnel since `since` (epoch seconds)."""
+    logs = lab.ssh("lb", f"docker logs --since {since} pesquisa-vpn 2>&1")
+    assert logs.returncode == 0, logs.stdout
+    return b"Inactivity timeout" in logs.stdout
+
+
 def test_a_deploy_under_load_loses_nothing(lab: Lab, load) -> None:
     release = f"pesquisa-app:e2e-{int(time.time())}"  # the tree's image as a new release
     subprocess.run(["docker", "tag", "pesquisa-app:latest", release], check=True)
+    since = int(time.time())
     gen = load("deploy", seconds=120)
     time.sleep(5)
     started = time.monotonic()
@@ -112,9 +120,11 @@ def test_a_deploy_under_load_loses_nothing(lab: Lab, load) -> None:
     stored = _stored(lab, run)
     _record("a_deploy", run, stored, deploy_seconds=round(deploy_s, 1))
     assert run.failed() == [], run.failed()[:5]
-    # Nothing was down, so the app's "try again" page should not appear; one run in three
-    # showed it once in ~1,000 requests (cause not found yet: docs/reliability.md).
-    assert run.statuses.get(503, 0) <= 2, run.statuses
+    # Nothing was down, so the app's "try again" page must not appear (it did, once in
+    # ~1,000 requests, while two saves deadlocked in InnoDB: they are re-run now), unless
+    # the tunnel itself stalled meanwhile (seen once, with a hypervisor memory event).
+    unavailable = [r for r in run.requests if r.status == 503]
+    assert not unavailable or _tunnel_restarted(lab, since), unavailable
     assert run.acknowledged >= USERS // 2
     assert stored == run.acknowledged
     plan = surveyctl("plan", *_config(lab), timeout=300)

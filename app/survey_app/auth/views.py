@@ -73,12 +73,15 @@ def signup():
     if form.validate_on_submit():
         email = normalise_email(form.email.data)
         password_hash = hash_password(form.new_password.data)
+
+        def create(cur) -> tuple[int, object]:
+            cur.execute("INSERT INTO users (email, password_hash, locale) "
+                        "VALUES (%s, %s, %s)", (email, password_hash, str(get_locale())))
+            user_id = cur.lastrowid
+            return user_id, _password_changed_at(cur, user_id)
+
         try:
-            with db.transaction() as cur:
-                cur.execute("INSERT INTO users (email, password_hash, locale) "
-                            "VALUES (%s, %s, %s)", (email, password_hash, str(get_locale())))
-                user_id = cur.lastrowid
-                changed_at = _password_changed_at(cur, user_id)
+            user_id, changed_at = db.in_transaction(create)
         except pymysql.err.IntegrityError:
             form.email.errors.append(_("An account with this email already exists. "
                                        "Log in instead."))

@@ -47,7 +47,8 @@ def save_response(q: Questionnaire, user_id: int, answers: dict[str, Any]) -> in
         "updated_at = CURRENT_TIMESTAMP(6), id = LAST_INSERT_ID(id)"
     )
     picks = [(question.key, code) for question in q.multi for code in answers[question.key]]
-    with db.transaction() as cur:
+
+    def store(cur) -> int:
         cur.execute(sql, (user_id, *values))
         response_id = cur.lastrowid
         cur.execute("DELETE FROM response_choices WHERE response_id = %s", (response_id,))
@@ -55,4 +56,6 @@ def save_response(q: Questionnaire, user_id: int, answers: dict[str, Any]) -> in
             "INSERT INTO response_choices (response_id, question, choice) VALUES (%s, %s, %s)",
             [(response_id, key, code) for key, code in picks],
         )
-    return response_id
+        return response_id
+
+    return db.in_transaction(store)
