@@ -32,8 +32,9 @@ def down_host(conn: HostConnection, cluster: Cluster, volumes: bool) -> list[str
         say(done[-1])
     images = list(dict.fromkeys(spec.image for spec in cluster.desired.get(conn.name, [])))
     present = [i for i in images if conn.run(["docker", "image", "inspect", i]).ok]
-    if present or conn.host.ssh.user == "root":
-        firewall.run_as_root(conn, firewall.remove_script(topo), present)
+    can_run = present or conn.host.ssh.user == "root"
+    if can_run and firewall.run_as_root(conn, firewall.remove_script(topo),
+                                        present) == firewall.REMOVED:
         done.append(f"removed firewall chain {firewall.firewall_chain(topo)}")
         say(done[-1])
     state = state_dir(conn.home(), topo.cluster)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from survey_ctl.remote.ssh import HostConnection
 
 PATH = "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-CURRENT, STALE, APPLIED, REMOVED = "current", "stale", "applied", "removed"
+CURRENT, STALE, APPLIED, REMOVED, ABSENT = "current", "stale", "applied", "removed", "absent"
 
 
 def apply_script(topo: Topology, host: Host) -> str:
@@ -66,10 +66,12 @@ def restore_text(rules: list[tuple[str, ...]]) -> str:
 
 
 def remove_script(topo: Topology) -> str:
-    """sh script: unhook the chain from DOCKER-USER, flush and delete it; print `removed`."""
+    """sh script: unhook the chain from DOCKER-USER, flush and delete it; print `removed`
+    (or `absent` when there was no chain)."""
     chain = shlex.quote(firewall_chain(topo))
     return "\n".join([
         PATH,
+        f"iptables -w -n -L {chain} >/dev/null 2>&1 || {{ echo {ABSENT}; exit 0; }}",
         f"while iptables -w -D DOCKER-USER -j {chain} 2>/dev/null; do :; done",
         f"iptables -w -F {chain} 2>/dev/null; iptables -w -X {chain} 2>/dev/null",
         f"echo {REMOVED}",

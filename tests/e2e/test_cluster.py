@@ -325,6 +325,9 @@ def test_down_leaves_nothing_then_up_again(lab: Lab, cluster_up: ClusterUp) -> N
             assert json.loads(last)["command"] == "down", last
         volumes = lab.ssh("lb", "docker volume ls -q --filter label=surveyctl.cluster=pesquisa")
         assert volumes.stdout.decode().split() == ["pesquisa-redis-data"]  # kept
+        again = surveyctl("down", *_config(lab), timeout=600)  # nothing left: says so
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "removed" not in again.stderr, again.stderr
     finally:
         started = time.monotonic()
         again = surveyctl("up", *_config(lab), timeout=900)

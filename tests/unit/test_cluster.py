@@ -57,6 +57,7 @@ def test_apply_and_remove_scripts(tmp_path: Path) -> None:
     ]) + "\n"
     assert firewall.remove_script(topo) == "\n".join([
         firewall.PATH,
+        "iptables -w -n -L SURVEYCTL-pesquisa >/dev/null 2>&1 || { echo absent; exit 0; }",
         "while iptables -w -D DOCKER-USER -j SURVEYCTL-pesquisa 2>/dev/null; do :; done",
         "iptables -w -F SURVEYCTL-pesquisa 2>/dev/null; "
         "iptables -w -X SURVEYCTL-pesquisa 2>/dev/null",
@@ -93,6 +94,7 @@ def test_firewall_script_in_a_network_namespace(tmp_path: Path) -> None:
         f"sh -c {q(firewall.remove_script(topo))}",
         "iptables -w -S DOCKER-USER | wc -l",
         "iptables -w -S SURVEYCTL-pesquisa 2>/dev/null || echo gone",
+        f"sh -c {q(firewall.remove_script(topo))}",
     ])
     done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True,
                           text=True, timeout=60)
@@ -111,7 +113,7 @@ def test_firewall_script_in_a_network_namespace(tmp_path: Path) -> None:
         f"-A SURVEYCTL-pesquisa -s 192.168.56.10/32 {next_match} -j RETURN",
         f"-A SURVEYCTL-pesquisa {next_match} -j DROP",
         f'-A SURVEYCTL-pesquisa -m comment --comment "{marker}" -j RETURN',
-        "2", "removed", "1", "gone",
+        "2", "removed", "1", "gone", "absent",
     ], done.stderr
 
 
