@@ -327,6 +327,7 @@ def main() -> None:
     report = args.report.read_text() if args.report.exists() else "# Benchmarks\n"
     if args.fanout:
         grown = fanout(args.fanout, args.runs, tools, args.python)
+        (RESULTS / f"fanout-{args.label}.json").write_text(json.dumps(grown, indent=1))
         png = args.report.with_name(f"benchmarks-fanout-{args.label}.png")
         plot_fanout(grown, tools, png)
         rows = ["| hosts | phase | " + " | ".join(tools) + " |", "|" + " --- |" * (2 + len(tools))]
@@ -336,19 +337,18 @@ def main() -> None:
                     f"{summary(v)['median']:.2f} s" if v else "—" for v in by_tool.values()) + " |")
         body = (f"### Fan-out ({args.label}; {_context()}; {args.runs} runs)\n\n"
                 + "\n".join(rows) + f"\n\n![fan-out]({png.name})\n")
-        (RESULTS / f"fanout-{args.label}.json").write_text(json.dumps(grown, indent=1))
         args.report.write_text(replace_section(report, f"fanout-{args.label}", body))
         print("\n".join(rows))
         return
     runner = prepare(args.topology, args.python)
     results = compare(runner, args.runs, tools)
     runner.down()
+    (RESULTS / f"peers-{args.label}.json").write_text(json.dumps(results, indent=1))
     text = table(results, tools)
     png = args.report.with_name(f"benchmarks-peers-{args.label}.png")
     plot(results, tools, png, f"surveyctl vs peers ({args.label})")
     body = (f"### Side by side ({args.label}; {_context()}; {args.runs} rounds, alternating)\n\n"
             f"Topology: `{args.topology}`.\n\n{text}\n\n![peers]({png.name})\n")
-    (RESULTS / f"peers-{args.label}.json").write_text(json.dumps(results, indent=1))
     args.report.write_text(replace_section(report, f"peers-{args.label}", body))
     print(text)
 

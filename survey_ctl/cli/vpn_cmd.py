@@ -142,7 +142,7 @@ def _start_or_create(config: Path, conn: HostConnection, name: str,
 
     cluster = Cluster.load(config)
     spec = next(spec for spec in cluster.desired[conn.name] if spec.name == name)
-    facts = observe(conn, cluster.topo, [spec], check_firewall=False)
+    facts = observe(conn, cluster.topo, [spec], firewall_mode=None)
     if state is None and facts.images.get(spec.image) is None:
         raise OperationError(f"there is no VPN client container {name} on {conn.name}, and "
                              f"its image {spec.image} is not there either",

@@ -82,9 +82,11 @@ def plan_host(topo: Topology, specs: list[ContainerSpec], facts: HostFacts,
         result.prep.append(f"create network {', '.join(missing)}")
     result.create_volumes = [v for v in _volumes(specs) if v not in facts.volumes]
     result.prep += [f"create volume {v}" for v in result.create_volumes]
-    if facts.firewall != firewall.CURRENT:
-        result.apply_firewall = True
-        result.prep.append(f"apply firewall chain {firewall.firewall_chain(topo)}")
+    line = f"apply firewall chain {firewall.firewall_chain(topo)}"
+    if facts.firewall in (firewall.STALE, firewall.APPLIED):  # to do, or done while observed
+        result.prep.append(line)
+    # Unknown: applied (and then counted) if the apply script finds it stale.
+    result.apply_firewall = facts.firewall in (firewall.STALE, firewall.UNKNOWN)
     ids = facts.image_ids() if image_ids is None else image_ids
     steps = plan({facts.host: specs}, {facts.host: facts.containers}, ids)
     if missing:
@@ -133,10 +135,13 @@ class HostRun:
         for name in host_plan.create_volumes:
             self.say(f"create volume {name}")
             self.docker("volume", "create", "--label", label, name)
-        if host_plan.apply_firewall:
-            self.say(f"apply firewall chain {firewall.firewall_chain(self.topo)}")
-            firewall.run_as_root(self.conn, firewall.apply_script(self.topo, self.conn.host),
-                                 self.images)
+        if host_plan.apply_firewall:  # before any container publishes a port
+            line = f"apply firewall chain {firewall.firewall_chain(self.topo)}"
+            if firewall.run_as_root(self.conn, firewall.apply_script(self.topo, self.conn.host),
+                                    self.images) == firewall.APPLIED:
+                self.say(line)
+                if line not in host_plan.prep:  # found stale just now: a change after all
+                    host_plan.prep.append(line)
         changing = [step for step in host_plan.steps if step.changes]
         for step in changing:
             self.say(f"{step.kind} {step.container} ({step.reason})")

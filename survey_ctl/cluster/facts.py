@@ -34,7 +34,7 @@ class HostFacts:
     images: dict[str, ImageFact | None]
     networks: set[str] = field(default_factory=set)
     volumes: set[str] = field(default_factory=set)
-    firewall: str = firewall.STALE  # current | stale
+    firewall: str = firewall.UNKNOWN  # current | stale | unknown (not read)
 
     def image_ids(self) -> dict[str, str]:
         """Image name → ID on the host, for `plan`."""
@@ -54,10 +54,12 @@ def cluster_resources(conn: HostConnection, cluster: str) -> tuple[set[str], set
 
 
 def observe(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
-            check_firewall: bool = True) -> HostFacts:
-    """Read the host: containers (with live config hashes), images, resources and, when
-    `check_firewall` and `firewall_checkable`, the firewall: all at once, one channel
-    each on the open connection."""
+            firewall_mode: str | None = "check") -> HostFacts:
+    """Read the host: containers (with live config hashes), images, resources and the
+    firewall, all at once, one channel each on the open connection. `firewall_mode`:
+    "check" reads it (stale when it cannot be read yet), "apply" (for `up`) runs the
+    idempotent apply script instead (current or applied; unknown when it cannot run
+    yet: no image to run it through), None leaves it unknown."""
     state = state_dir(conn.home(), topo.cluster)
     with ThreadPoolExecutor(max_workers=4) as workers:
         images_job = workers.submit(remote_images, conn,
@@ -66,9 +68,11 @@ def observe(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
         seen_job = workers.submit(list_containers, conn, topo.cluster)
         resources_job = workers.submit(cluster_resources, conn, topo.cluster)
         images = images_job.result()
-        wall = firewall.STALE
-        if check_firewall and firewall_checkable(conn, images):
-            wall = firewall_state(conn, topo, images)
+        wall = firewall.UNKNOWN
+        if firewall_mode and firewall_checkable(conn, images):
+            wall = firewall_state(conn, topo, images, apply=firewall_mode == "apply")
+        elif firewall_mode == "check":
+            wall = firewall.STALE
         live = live_job.result()
         containers = [dataclasses.replace(seen, config_hashes=live.get(seen.name, {}))
                       for seen in seen_job.result()]
@@ -83,7 +87,9 @@ def firewall_checkable(conn: HostConnection, images: dict[str, ImageFact | None]
 
 
 def firewall_state(conn: HostConnection, topo: Topology,
-                   images: dict[str, ImageFact | None]) -> str:
-    """Whether the host's firewall chain is current (`firewall.CURRENT`) or stale."""
+                   images: dict[str, ImageFact | None], apply: bool = False) -> str:
+    """Whether the host's firewall chain is current or stale; with `apply`, made
+    current: `firewall.CURRENT` or `firewall.APPLIED`."""
     present = [name for name, fact in images.items() if fact is not None]
-    return firewall.run_as_root(conn, firewall.apply_script(topo, conn.host), present, "check")
+    return firewall.run_as_root(conn, firewall.apply_script(topo, conn.host), present,
+                                "" if apply else "check")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 PATH = "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CURRENT, STALE, APPLIED, REMOVED, ABSENT = "current", "stale", "applied", "removed", "absent"
+UNKNOWN = "unknown"  # not read: `up` runs the (idempotent) apply script, which tells
 
 
 def apply_script(topo: Topology, host: Host) -> str:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from survey_ctl import console
-from survey_ctl.cluster import guard
+from survey_ctl.cluster import firewall, guard
 from survey_ctl.cluster.executor import HostPlan, HostRun, plan_host
-from survey_ctl.cluster.facts import firewall_checkable, firewall_state, observe
+from survey_ctl.cluster.facts import observe
 from survey_ctl.cluster.images import ShipProgress, ensure_images, local_image, transfer_for
 from survey_ctl.cluster.lock import host_lock
 from survey_ctl.cluster.verify import Check, verify
@@ -149,12 +149,13 @@ def _converge(cluster: Cluster, pool: HostPool, unreachable: dict[str, Outcome],
         def one(conn: HostConnection) -> HostPlan:
             specs = cluster.desired[conn.name]
             with host_lock(conn, state_dir(conn.home(), topo.cluster), _say(conn.name)):
-                facts = observe(conn, topo, specs)  # the firewall too, if it can be read yet
-                checked = firewall_checkable(conn, facts.images)
+                # The firewall's apply script is idempotent and says whether it changed
+                # anything: one privileged helper run reads and repairs it.
+                facts = observe(conn, topo, specs, firewall_mode="apply")
+                if facts.firewall == firewall.APPLIED:
+                    _say(conn.name)(f"apply firewall chain {firewall.firewall_chain(topo)}")
                 facts.images, moved = ensure_images(conn, facts.images, build.result(),
                                                     progress)
-                if not checked:  # the first images have just arrived
-                    facts.firewall = firewall_state(conn, topo, facts.images)
                 host_plan = plan_host(topo, specs, facts, moved)
                 HostRun(conn, topo, facts, _say(conn.name)).apply(host_plan, specs)
             return host_plan

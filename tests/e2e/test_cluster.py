@@ -179,6 +179,28 @@ def test_second_up_and_plan_change_nothing(lab: Lab, cluster_up: ClusterUp) -> N
     print(f"no-op up: {seconds:.1f} s")
 
 
+def test_up_repairs_a_firewall_chain_removed_by_hand(lab: Lab, cluster_up: ClusterUp) -> None:
+    """`plan` sees the chain gone; `up` puts it back (one change) and the port is closed."""
+    from survey_ctl.cluster import firewall
+    from survey_ctl.config import load_topology
+
+    topo = load_topology(lab.dir / "surveyctl.yaml")
+    removed = lab.ssh("app2", "sh -s", stdin=firewall.remove_script(topo), user="root")
+    assert removed.stdout.decode().split() == [firewall.REMOVED], removed
+    app = "172.31.56.12/8000"
+    assert _reachable(lab, "cloud", [app]) == {app: True}  # open while the chain is gone
+
+    plan = surveyctl("plan", *_config(lab), timeout=300)
+    assert plan.returncode == 0, plan.stderr
+    assert "+ apply firewall chain SURVEYCTL-pesquisa" in plan.stdout, plan.stdout
+    again = surveyctl("up", *_config(lab), timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "app2: apply firewall chain SURVEYCTL-pesquisa" in again.stderr, again.stderr
+    assert "✓ app2: converged (1 change(s))" in again.stdout, again.stdout
+    assert "✓ app1: converged (0 change(s))" in again.stdout, again.stdout
+    assert _reachable(lab, "cloud", [app]) == {app: False}
+
+
 def test_logs_prefix_host_and_container(lab: Lab, cluster_up: ClusterUp) -> None:
     run = surveyctl("logs", "nginx", "--tail", "5", *_config(lab), timeout=120)
     assert run.returncode == 0, run.stderr
@@ -224,7 +246,7 @@ def test_a_broken_nginx_config_never_goes_live(lab: Lab, cluster_up: ClusterUp) 
         live.target, live.content.replace("events {", "events { no_such_directive on;"),
         live.reload, live.check)})
     with connect(topo.lb_host) as conn:
-        facts = observe(conn, topo, [good], check_firewall=False)
+        facts = observe(conn, topo, [good], firewall_mode=None)
         with pytest.raises(HostError) as caught:
             HostRun(conn, topo, facts, lambda _: None).reload(broken)
         shown = conn.run(["cat", f"{facts.state}/pesquisa-nginx/config/nginx.conf"]).text

@@ -179,6 +179,15 @@ def test_plan_host_nothing_to_do_then_a_missing_network(tmp_path: Path) -> None:
         True, ["pesquisa-redis-data"], True)
     assert broken.changes == 6
 
+    unread = _facts(topo, "lb", [_running(s) for s in specs], fw=firewall.UNKNOWN)
+    checked_on_apply = plan_host(topo, specs, unread)  # `up`: the apply script tells
+    assert (checked_on_apply.apply_firewall, checked_on_apply.prep,
+            checked_on_apply.changes) == (True, [], 0)
+    observed = _facts(topo, "lb", [_running(s) for s in specs], fw=firewall.APPLIED)
+    applied = plan_host(topo, specs, observed)  # `up` applied it while observing
+    assert (applied.apply_firewall, applied.prep, applied.changes) == (
+        False, ["apply firewall chain SURVEYCTL-pesquisa"], 1)
+
 
 def test_plan_host_created_not_started_is_started(tmp_path: Path) -> None:
     topo = make_topology(tmp_path)
