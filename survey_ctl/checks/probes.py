@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 PROBE_TIMEOUT = 5.0  # seconds, for each network probe
 SCRIPT_TIMEOUT = 30.0
+MAX_PROBES = 128  # probes running at once in one snapshot (hosts, Nginx, Redis, apps)
 VPN_LOG_LINES = 300
 
 # $1 label key, $2 cluster, then on the vpn host: $3 interface, $4 database host, $5 container.
@@ -345,8 +346,18 @@ class Prober:
         """
         topo = self.topo
         names = list(self.pool.hosts if only is None else only)
+        calls: list[tuple[str, str, Callable[..., Any], tuple[Any, ...]]] = [
+            (f"host:{name}", name, self._host, ()) for name in names]
+        if balancer and topo.lb_host.name in names:
+            calls.append(("balancer", topo.lb_host.name, self._balancer, ()))
+        if services and topo.redis_host.name in names:
+            calls.append(("redis", topo.redis_host.name, self._redis, ()))
+        calls += [(f"app:{host}:{name}", host, self._app, (name,))
+                  for host, name in apps if host in names]
+        # A thread per probe: they wait on the network, not on the CPU (a pool of 16
+        # queued the app probes of 24 hosts behind one another).
         with ThreadPoolExecutor(max_workers=max(1, min(32, len(names)))) as connectors, \
-                ThreadPoolExecutor(max_workers=16) as workers:
+                ThreadPoolExecutor(max_workers=max(1, min(MAX_PROBES, len(calls)))) as workers:
             pending = {name: connectors.submit(self.pool.outcome, name, _itself)
                        for name in names}
 
@@ -357,14 +368,7 @@ class Prober:
                 return run
 
             jobs: dict[str, Future[Any]] = {
-                f"host:{name}": workers.submit(on(name, self._host)) for name in names}
-            if balancer and topo.lb_host.name in pending:
-                jobs["balancer"] = workers.submit(on(topo.lb_host.name, self._balancer))
-            if services and topo.redis_host.name in pending:
-                jobs["redis"] = workers.submit(on(topo.redis_host.name, self._redis))
-            for host, name in apps:
-                if host in pending:
-                    jobs[f"app:{host}:{name}"] = workers.submit(on(host, self._app, name))
+                key: workers.submit(on(name, work, *args)) for key, name, work, args in calls}
             results = {key: job.result() for key, job in jobs.items()}
             opened = {name: future.result() for name, future in pending.items()}
         return opened, {key: value for key, value in results.items() if value is not None}
