@@ -82,9 +82,8 @@ def plan_host(topo: Topology, specs: list[ContainerSpec], facts: HostFacts,
         result.prep.append(f"create network {', '.join(missing)}")
     result.create_volumes = [v for v in _volumes(specs) if v not in facts.volumes]
     result.prep += [f"create volume {v}" for v in result.create_volumes]
-    line = f"apply firewall chain {firewall.firewall_chain(topo)}"
     if facts.firewall in (firewall.STALE, firewall.APPLIED):  # to do, or done while observed
-        result.prep.append(line)
+        result.prep.append(firewall.change_line(topo))
     # Unknown: applied (and then counted) if the apply script finds it stale.
     result.apply_firewall = facts.firewall in (firewall.STALE, firewall.UNKNOWN)
     ids = facts.image_ids() if image_ids is None else image_ids
@@ -136,7 +135,7 @@ class HostRun:
             self.say(f"create volume {name}")
             self.docker("volume", "create", "--label", label, name)
         if host_plan.apply_firewall:  # before any container publishes a port
-            line = f"apply firewall chain {firewall.firewall_chain(self.topo)}"
+            line = firewall.change_line(self.topo)
             if firewall.run_as_root(self.conn, firewall.apply_script(self.topo, self.conn.host),
                                     self.images) == firewall.APPLIED:
                 self.say(line)

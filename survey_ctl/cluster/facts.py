@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from survey_ctl.cluster import firewall
 from survey_ctl.cluster.images import ImageFact, remote_images
@@ -54,7 +54,7 @@ def cluster_resources(conn: HostConnection, cluster: str) -> tuple[set[str], set
 
 
 def observe(conn: HostConnection, topo: Topology, specs: list[ContainerSpec],
-            firewall_mode: str | None = "check") -> HostFacts:
+            firewall_mode: Literal["check", "apply"] | None = "check") -> HostFacts:
     """Read the host: containers (with live config hashes), images, resources and the
     firewall, all at once, one channel each on the open connection. `firewall_mode`:
     "check" reads it (stale when it cannot be read yet), "apply" (for `up`) runs the

@@ -33,6 +33,11 @@ CURRENT, STALE, APPLIED, REMOVED, ABSENT = "current", "stale", "applied", "remov
 UNKNOWN = "unknown"  # not read: `up` runs the (idempotent) apply script, which tells
 
 
+def change_line(topo: Topology) -> str:
+    """How `plan` and `up` name (re)applying the chain."""
+    return f"apply firewall chain {firewall_chain(topo)}"
+
+
 def apply_script(topo: Topology, host: Host) -> str:
     """sh script: print `current` if the chain is up to date, else (unless $1 is `check`:
     print `stale`) replace its rules, hook it into DOCKER-USER once and print `applied`."""

@@ -153,7 +153,7 @@ def _converge(cluster: Cluster, pool: HostPool, unreachable: dict[str, Outcome],
                 # anything: one privileged helper run reads and repairs it.
                 facts = observe(conn, topo, specs, firewall_mode="apply")
                 if facts.firewall == firewall.APPLIED:
-                    _say(conn.name)(f"apply firewall chain {firewall.firewall_chain(topo)}")
+                    _say(conn.name)(firewall.change_line(topo))
                 facts.images, moved = ensure_images(conn, facts.images, build.result(),
                                                     progress)
                 host_plan = plan_host(topo, specs, facts, moved)
