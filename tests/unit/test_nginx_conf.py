@@ -95,6 +95,10 @@ http {
     # is tried again: a dead backend costs little, a restarted one is back soon.
     # `surveyctl deploy` adds a new backend before it takes the old one out.
     upstream pesquisa_app {
+        # Failure counts shared by every worker: without a zone each worker keeps its
+        # own, and one that saw both backends die keeps answering 502 ("no live
+        # upstreams") after the others, and `surveyctl up`, have seen them come back.
+        zone pesquisa_app 64k;
         least_conn;
         server 192.168.56.11:8000 max_fails=1 fail_timeout=5s;
         server 192.168.56.12:8000 max_fails=1 fail_timeout=5s;
@@ -190,17 +194,18 @@ def test_round_robin_has_no_directive_and_tries_cap(tmp_path: Path) -> None:
 
     conf = render_nginx_conf(make_topology(tmp_path, change))
     upstream = conf[conf.index("    upstream"):conf.index("    server {")]
-    assert upstream == (
-        "    upstream pesquisa_app {\n"
-        "        server 192.168.56.11:8000 max_fails=1 fail_timeout=5s;\n"
-        "        server 192.168.56.11:8001 max_fails=1 fail_timeout=5s;\n"
-        "        server 192.168.56.12:8000 max_fails=1 fail_timeout=5s;\n"
-        "        server 192.168.56.12:8001 max_fails=1 fail_timeout=5s;\n"
-        "        keepalive 32;\n"
-        "        # Under gunicorn's keepalive (5 s): Nginx, not the app, closes idle connections.\n"
-        "        keepalive_timeout 4s;\n"
-        "    }\n\n"
-    )
+    assert [line.strip() for line in upstream.splitlines()
+            if line.strip() and not line.strip().startswith("#")] == [
+        "upstream pesquisa_app {",
+        "zone pesquisa_app 64k;",
+        "server 192.168.56.11:8000 max_fails=1 fail_timeout=5s;",
+        "server 192.168.56.11:8001 max_fails=1 fail_timeout=5s;",
+        "server 192.168.56.12:8000 max_fails=1 fail_timeout=5s;",
+        "server 192.168.56.12:8001 max_fails=1 fail_timeout=5s;",
+        "keepalive 32;",
+        "keepalive_timeout 4s;",
+        "}",
+    ]
     assert "proxy_next_upstream_tries 3;" in conf
 
 
