@@ -384,17 +384,21 @@ The page runs the two big statements at once on two connections, so its wall tim
 about the longer of the two plus its Python; the bare SQL row runs them one after the
 other (1.11 s → 0.71 s for the uncached page on 2026-12-04 when that came in).
 
-Why an uncached page can miss 500 ms at 100,000 responses: the SQL alone costs more on
-this machine (see the CPU line), and the page adds only its ~50-100 ms of Python to it,
-so the ratio target holds with room to spare while the absolute one depends on the SQL.
-Measured while designing: one plain scan of `responses` ≈ 13 ms, grouping by
-collated VARCHAR keys ≈ 90 ms (binary keys ≈ 45 ms, used), Σ/Σ²/Σ³ ≈ 60 ms, the packed
-counts of 7 questions ≈ 150 ms (one `SUM(col = code)` per choice was ≈ 350 ms), and the
-join of ~300k picks to their responses ≈ 200 ms of the multi-choice statement. What
-would take it under: a summary table maintained by the survey's save (one row per
-(neighbourhood, income, intent, share) with the counts; it needs a migration and a
-change in `survey/storage.py`). The
-cache makes every view after the first one per data change cost the cached row above.
+The absolute figure follows the machine: the SQL is nearly all of it, and the page adds
+only its ~50-100 ms of Python, so the ratio target holds with room to spare while the
+500 ms one depends on how fast MariaDB runs at that moment. On 2026-12-04 the same code
+gave an uncached page of 710 ms at 18:12 UTC (right after the lab benchmarks, with a CPU
+time per bare SQL run of 882 ms) and 354-399 ms in four runs from 21:59 to 22:03 UTC
+(about 500 ms): compare the CPU line of two runs before their walls. Measured while
+designing: one plain scan of `responses` ≈ 13 ms, grouping by collated VARCHAR keys ≈ 90
+ms (binary keys ≈ 45 ms, used), Σ/Σ²/Σ³ ≈ 60 ms, the packed counts of 7 questions ≈ 150
+ms (one `SUM(col = code)` per choice was ≈ 350 ms), and the join of ~300k picks to their
+responses ≈ 200 ms of the multi-choice statement (summing the picks per response first,
+then joining 100,000 rows, was slower: 329 ms against 245 ms). What would make it
+independent of the number of answers: a summary table maintained by the survey's save
+(one row per (neighbourhood, income, intent, share) with the counts; it needs a
+migration and a change in `survey/storage.py`). The cache makes every view after the
+first one per data change cost the cached row above.
 """
     args.output.write_text(text, encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)
