@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 from pydantic import SecretStr
 
 from survey_ctl.cluster import firewall
@@ -19,6 +16,7 @@ from survey_ctl.cluster.images import ImageFact, build_argv, transfer_for
 from survey_ctl.cluster.logs import logs_argv, matches
 from survey_ctl.plan import Observed
 from survey_ctl.specs import cluster_specs, firewall_rules, nginx_spec
+from tests.unit.netns import in_network_namespace
 from tests.unit.test_specs import make_topology
 
 PROFILE = SecretStr("client\n")
@@ -77,8 +75,6 @@ def test_root_argv() -> None:
 def test_firewall_script_in_a_network_namespace(tmp_path: Path) -> None:
     """check → stale, apply → applied, again → current; a new rule set replaces the old
     one in one transaction (nothing left of it); remove leaves DOCKER-USER as it was."""
-    if not (shutil.which("unshare") and shutil.which("iptables", path="/usr/sbin:/sbin")):
-        pytest.skip("unshare or iptables missing")
     topo = make_topology(tmp_path)
     other = make_topology(tmp_path / "other", lambda d: d["app"].update(port=9000))
     lb = topo.host("lb")
@@ -96,10 +92,7 @@ def test_firewall_script_in_a_network_namespace(tmp_path: Path) -> None:
         "iptables -w -S SURVEYCTL-pesquisa 2>/dev/null || echo gone",
         f"sh -c {q(firewall.remove_script(topo))}",
     ])
-    done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True,
-                          text=True, timeout=60)
-    if done.returncode and "Operation not permitted" in done.stderr:
-        pytest.skip("no permission to make a network namespace")
+    done = in_network_namespace(script)
     marker = firewall_rules(other, other.host("app1"))[-1][-3]
     match, next_match = (f"-p tcp -m conntrack --ctorigdst 192.168.56.11 --ctorigdstport "
                          f"{port} --ctdir ORIGINAL" for port in (9000, 9100))

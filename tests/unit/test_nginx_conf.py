@@ -194,8 +194,8 @@ def test_round_robin_has_no_directive_and_tries_cap(tmp_path: Path) -> None:
 
     conf = render_nginx_conf(make_topology(tmp_path, change))
     upstream = conf[conf.index("    upstream"):conf.index("    server {")]
-    assert [line.strip() for line in upstream.splitlines()
-            if line.strip() and not line.strip().startswith("#")] == [
+    lines = [line.strip() for line in upstream.splitlines()]
+    assert [line for line in lines if line and not line.startswith("#")] == [
         "upstream pesquisa_app {",
         "zone pesquisa_app 64k;",
         "server 192.168.56.11:8000 max_fails=1 fail_timeout=5s;",

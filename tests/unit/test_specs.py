@@ -300,11 +300,9 @@ def test_firewall_rules(topo: Topology) -> None:
 def test_firewall_rules_load_into_real_iptables(topo: Topology) -> None:
     """Applied twice in a private network namespace: accepted, and not duplicated."""
     import shlex
-    import shutil
-    import subprocess
 
-    if not (shutil.which("unshare") and shutil.which("iptables", path="/usr/sbin:/sbin")):
-        pytest.skip("unshare or iptables missing")
+    from tests.unit.netns import in_network_namespace
+
     rules = firewall_rules(topo, topo.host("lb"))
     check, insert = firewall_jump(topo)
     once = "; ".join([f"{shlex.join(rules[0])} 2>/dev/null || true",
@@ -312,10 +310,7 @@ def test_firewall_rules_load_into_real_iptables(topo: Topology) -> None:
                       f"{shlex.join(check)} 2>/dev/null || {shlex.join(insert)} || exit 1"])
     script = (f"iptables -w -N DOCKER-USER || exit 1; {once}; {once}; "
               "iptables -w -S SURVEYCTL-pesquisa; iptables -w -S DOCKER-USER")
-    done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True,
-                          text=True, timeout=60)
-    if done.returncode and "Operation not permitted" in done.stderr:
-        pytest.skip("no permission to make a network namespace")
+    done = in_network_namespace(script)
     assert done.returncode == 0, done.stderr
     shown = done.stdout.splitlines()
     assert shown.count("-A DOCKER-USER -j SURVEYCTL-pesquisa") == 1
